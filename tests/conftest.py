@@ -1,0 +1,56 @@
+"""Shared fixtures: seeded generators, synthetic blobs and the real photos bundled with scikit-learn."""
+
+import functools
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.datasets import load_sample_image
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def make_blobs(n_samples=600, n_features=3, n_centers=4, spread=0.3, seed=0):
+    """Gaussian blobs with well-separated centres and unequal per-feature spreads."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-5, 5, size=(n_centers, n_features))
+    scales = spread * rng.uniform(0.5, 1.5, size=(n_centers, n_features))
+    labels = rng.integers(n_centers, size=n_samples)
+    return centers[labels] + scales[labels] * rng.standard_normal((n_samples, n_features))
+
+
+@pytest.fixture
+def blobs():
+    """Factory: ``blobs(n_samples=..., n_features=..., n_centers=..., seed=...)``."""
+    return make_blobs
+
+
+@functools.lru_cache(maxsize=None)
+def photo_pixels(name):
+    """All pixels of a photo bundled with scikit-learn, as float64 in [0, 255], shape (n_pixels, 3)."""
+    pixels = load_sample_image(name).reshape(-1, 3).astype(np.float64)
+    pixels.setflags(write=False)
+    return pixels
+
+
+@pytest.fixture(params=["china.jpg", "flower.jpg"], ids=["china", "flower"])
+def photo(request):
+    return photo_pixels(request.param)
+
+
+@pytest.fixture
+def rgb_image_path(tmp_path):
+    """A small RGB PNG with four flat quadrants plus noise, written to tmp_path."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((24, 32, 3), dtype=np.float64)
+    image[:12, :16] = (200, 30, 30)
+    image[:12, 16:] = (30, 200, 30)
+    image[12:, :16] = (30, 30, 200)
+    image[12:, 16:] = (220, 220, 40)
+    image += rng.normal(0, 6, size=image.shape)
+    path = tmp_path / "small.png"
+    Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).save(path)
+    return path
