@@ -1,0 +1,428 @@
+"""GaussianMixture: a diagonal-covariance Gaussian mixture fitted by EM, scikit-learn compatible."""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from kmeans import KMeans, kmeans_plusplus
+
+from . import _kernels, reference
+from .reference import NK_EPS, m_step
+
+ENGINES = {"numba": _kernels, "reference": reference}
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    r"""Gaussian mixture with diagonal covariances, fitted by expectation-maximisation.
+
+    A drop-in for ``sklearn.mixture.GaussianMixture(covariance_type="diag")``:
+    same parameters, attributes and numbers from the same start, plus
+    ``sample_weight`` in :meth:`fit` and a numba engine that fuses the E-step
+    and the M-step's sums into one parallel pass over the data.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components K.
+    tol : float, default=1e-3
+        EM stops when the weighted mean log-likelihood changes by less than this.
+    reg_covar : float, default=1e-6
+        Added to every variance, so a component on identical points stays proper.
+    max_iter : int, default=100
+        EM iterations per initialisation; 0 only initialises.
+    n_init : int, default=1
+        Initialisations to run; the one with the best final lower bound is kept.
+    init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, default='kmeans'
+        How the initial responsibilities are drawn, exactly as in scikit-learn.
+        'kmeans' runs this project's :class:`kmeans.KMeans`.
+    weights_init : array-like of shape (n_components,), default=None
+    means_init : array-like of shape (n_components, n_features), default=None
+    precisions_init : array-like of shape (n_components, n_features), default=None
+        Initial parameters, overriding those of ``init_params``. Precisions are 1/variances.
+    random_state : int, RandomState instance or None, default=None
+    warm_start : bool, default=False
+        Start each later ``fit`` from the previous solution, with ``n_init=1``.
+    verbose : int, default=0
+        1 prints the initialisations and every ``verbose_interval`` iterations;
+        2 also prints the log-likelihood change and the time.
+    verbose_interval : int, default=10
+    engine : {'numba', 'reference'}, default='numba'
+        'numba' runs ``em._kernels``; 'reference' runs the readable NumPy steps
+        of ``em.reference``, for learning and debugging. Same numbers either way.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray of shape (n_components, n_features)
+        Variances, ``reg_covar`` included.
+    precisions_ : ndarray of shape (n_components, n_features)
+    precisions_cholesky_ : ndarray of shape (n_components, n_features)
+    converged_ : bool
+    n_iter_ : int
+        EM iterations of the best initialisation.
+    lower_bound_ : float
+        Weighted mean log-likelihood of the best initialisation, computed in its
+        last E-step, so under the parameters *before* its last M-step.
+    lower_bounds_ : list of float
+        The lower bound at every iteration of the best initialisation.
+    n_features_in_ : int
+
+    Notes
+    -----
+    The model is :math:`p(x) = \sum_k \pi_k \prod_d \mathcal{N}(x_d \mid \mu_{kd}, \sigma^2_{kd})`.
+    Each iteration computes the responsibilities
+    :math:`\gamma_{nk} \propto \pi_k \mathcal{N}(x_n \mid \mu_k, \sigma^2_k)` (E-step), then
+
+    .. math::
+        N_k = \sum_n w_n \gamma_{nk}, \quad \pi_k = \frac{N_k}{\sum_j N_j}, \quad
+        \mu_k = \frac{1}{N_k} \sum_n w_n \gamma_{nk} x_n, \quad
+        \sigma^2_k = \frac{1}{N_k} \sum_n w_n \gamma_{nk} (x_n - \mu_k)^2 + \text{reg\_covar}
+
+    (M-step). The weighted log-likelihood :math:`\sum_n w_n \log p(x_n) / \sum_n w_n`
+    never decreases. Deliberate differences from scikit-learn: the variances are
+    summed about the means instead of as :math:`E[x^2] - \mu^2`, so they cannot
+    cancel (scikit-learn issue #30382); float32 input is fitted in float64; an
+    integer ``sample_weight`` is exactly a repeated row (scikit-learn issue #15647).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from em import GaussianMixture
+    >>> X = np.array([[1.0, 2.0], [1.1, 2.1], [0.9, 1.9], [8.0, 9.0], [8.1, 9.2], [7.9, 8.8]])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.round(gm.means_[np.argsort(gm.means_[:, 0])], 2)
+    array([[1.  , 2.  ],
+           [8.  , 9.  ]])
+    >>> gm.predict([[1.0, 2.0], [8.0, 9.0]]).tolist() == gm.predict(X[[0, 3]]).tolist()
+    True
+    """
+
+    covariance_type = "diag"
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions({"kmeans", "k-means++", "random", "random_from_data"})],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "engine": [StrOptions(set(ENGINES))],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        engine="numba",
+    ):
+        self.n_components = n_components
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.engine = engine
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with EM, keeping the best of ``n_init`` starts.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight counts the row that many times.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        X, sample_weight = self._validate_fit_data(X, sample_weight)
+        steps = ENGINES[self.engine]
+        warm = self.warm_start and hasattr(self, "converged_")
+        random_state = check_random_state(self.random_state)
+        best, best_lower_bound = None, -np.inf
+        for init in range(1 if warm else self.n_init):
+            if warm:
+                params, lower_bound = self._fitted_params(), self.lower_bound_
+            else:
+                params, lower_bound = self._initial_params(X, sample_weight, random_state), -np.inf
+            if self.verbose:
+                print(f"Initialization {init}")
+            run = self._run_em(steps, X, sample_weight, params, lower_bound)
+            # strict '>' keeps the earlier of two equal starts; with max_iter=0 the last start wins
+            if run["lower_bound"] > best_lower_bound or best_lower_bound == -np.inf:
+                best, best_lower_bound = run, run["lower_bound"]
+        if not best["converged"] and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init parameters, "
+                "or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+            )
+        self._set_params(*best["params"])
+        self.converged_ = best["converged"]
+        self.n_iter_ = best["n_iter"]
+        self.lower_bound_ = best_lower_bound
+        self.lower_bounds_ = best["lower_bounds"]
+        return self
+
+    def _run_em(self, steps, X, sample_weight, params, lower_bound):
+        """EM from ``params`` until the lower bound changes by less than ``tol``."""
+        weights, means, variances = params
+        total_weight = sample_weight.sum()
+        lower_bounds, converged, n_iter = [], False, 0
+        start = time.perf_counter()
+        for n_iter in range(1, self.max_iter + 1):
+            prev_lower_bound = lower_bound
+            nk, sum_x, sum_xx, log_lik = steps.e_step_stats(
+                X, sample_weight, means, 1.0 / variances, np.log(weights)
+            )
+            weights, means, variances = m_step(nk, sum_x, sum_xx, self.reg_covar)
+            _check_variances(variances)
+            lower_bound = log_lik / total_weight
+            lower_bounds.append(lower_bound)
+            change = lower_bound - prev_lower_bound
+            self._print_iteration(n_iter, change, start)
+            if abs(change) < self.tol:
+                converged = True
+                break
+        if self.verbose:
+            print("Initialization converged." if converged else "Initialization did not converge.")
+        return dict(params=(weights, means, variances), lower_bound=lower_bound,
+                    lower_bounds=lower_bounds, converged=converged, n_iter=n_iter)
+
+    def _print_iteration(self, n_iter, change, start):
+        if self.verbose and n_iter % self.verbose_interval == 0:
+            if self.verbose >= 2:
+                print(f"  Iteration {n_iter}\t time lapse {time.perf_counter() - start:.5f}s\t ll change {change:.5f}")
+            else:
+                print(f"  Iteration {n_iter}")
+
+    def _validate_fit_data(self, X, sample_weight):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        n_positive = np.count_nonzero(sample_weight)
+        if n_positive == 0:
+            raise ValueError("sample_weight sums to 0; give at least one sample a positive weight.")
+        if self.n_components > n_positive:
+            raise ValueError(
+                f"n_components={self.n_components} exceeds the number of samples with positive weight "
+                f"({n_positive}); use fewer components or more data."
+            )
+        return X, np.ascontiguousarray(sample_weight)
+
+    # ------------------------------------------------------- initialisation
+
+    def _initial_params(self, X, sample_weight, random_state):
+        """Initial (weights, means, variances), drawn from ``random_state`` exactly as scikit-learn does."""
+        n_samples, n_features = X.shape
+        user = _check_user_init(self, n_features)
+        if all(value is not None for value in user):
+            weights, means, precisions = user
+            return weights, means, 1.0 / precisions
+        nk, sum_x, sum_xx = self._initial_statistics(X, sample_weight, random_state)
+        # scikit-learn divides the initial N_k by n_samples, not by their sum (its issue #24085),
+        # so a one-hot start ('k-means++', 'random_from_data') has weights summing to K / n_samples
+        weights = nk / sample_weight.sum()
+        means = sum_x / nk[:, None]
+        variances = sum_xx / nk[:, None] + self.reg_covar
+        weights_init, means_init, precisions_init = user
+        if weights_init is not None:
+            weights = weights_init
+        if means_init is not None:
+            means = means_init
+        if precisions_init is not None:
+            variances = 1.0 / precisions_init
+        return weights, means, variances
+
+    def _initial_statistics(self, X, sample_weight, random_state):
+        """Sufficient statistics of the initial responsibilities named by ``init_params``."""
+        n_samples = X.shape[0]
+        K = self.n_components
+        if self.init_params == "kmeans":
+            kmeans = KMeans(n_clusters=K, n_init=1, random_state=random_state, engine=self.engine)
+            labels = kmeans.fit(X, sample_weight=sample_weight).labels_
+            return hard_statistics(X, sample_weight, labels, K)
+        if self.init_params == "random":
+            resp = random_state.uniform(size=(n_samples, K))
+            resp /= resp.sum(axis=1)[:, None]
+            return reference.sufficient_statistics(X, np.log(resp), sample_weight)
+        if self.init_params == "k-means++":
+            _, indices = kmeans_plusplus(X, K, sample_weight=sample_weight, random_state=random_state)
+        elif np.all(sample_weight == sample_weight[0]):  # 'random_from_data', drawn as scikit-learn does
+            indices = random_state.choice(n_samples, size=K, replace=False)
+        else:  # weighted data: a row is picked in proportion to its weight, never a zero-weight row
+            indices = random_state.choice(n_samples, size=K, replace=False, p=sample_weight / sample_weight.sum())
+        # one component on each chosen row, and no responsibility anywhere else
+        return hard_statistics(X[indices], sample_weight[indices], np.arange(K), K)
+
+    # -------------------------------------------------------------- results
+
+    def _set_params(self, weights, means, variances):
+        self.weights_ = weights
+        self.means_ = means
+        self.covariances_ = variances
+        self.precisions_cholesky_ = 1.0 / np.sqrt(variances)
+        self.precisions_ = self.precisions_cholesky_**2
+
+    def _fitted_params(self):
+        return self.weights_, self.means_, self.covariances_
+
+    def _check_fitted(self, method):
+        check_is_fitted(self, msg=f"This {type(self).__name__} instance is not fitted yet; call fit before {method}.")
+
+    def _model_call(self, method, X):
+        """Run ``steps.<method>`` on validated X with the fitted parameters."""
+        self._check_fitted(method)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        steps = ENGINES[self.engine]
+        return getattr(steps, method)(X, self.means_, self.precisions_, np.log(self.weights_))
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return the most likely component of each sample (int64, shape (n_samples,))."""
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    def predict(self, X):
+        """The most likely component of each sample, int64 of shape (n_samples,)."""
+        return self._model_call("predict", X)
+
+    def predict_proba(self, X):
+        """Responsibilities of each component, shape (n_samples, n_components); rows sum to 1."""
+        return self._model_call("predict_proba", X)
+
+    def score_samples(self, X):
+        """Log-likelihood log p(x) of each sample, shape (n_samples,)."""
+        return self._model_call("score_samples", X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Weighted mean log-likelihood of X under the model."""
+        return float(np.average(self.score_samples(X), weights=sample_weight))
+
+    def _n_parameters(self):
+        n_components, n_features = self.means_.shape
+        return 2 * n_components * n_features + n_components - 1
+
+    def bic(self, X):
+        """Bayesian information criterion on X: -2 log L + p log n (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + self._n_parameters() * np.log(X.shape[0])
+
+    def aic(self, X):
+        """Akaike information criterion on X: -2 log L + 2p (lower is better)."""
+        return -2 * self.score(X) * X.shape[0] + 2 * self._n_parameters()
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted mixture, grouped by component as scikit-learn does.
+
+        Component counts are multinomial; within component k the samples are
+        ``mean_k + standard_normal * sqrt(variance_k)``. With an integer
+        ``random_state`` every call returns the same draws, as in scikit-learn.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component of each sample (int64).
+        """
+        self._check_fitted("sample")
+        if n_samples < 1:
+            raise ValueError(f"n_samples={n_samples} must be at least 1.")
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        X = np.vstack([
+            mean + rng.standard_normal(size=(count, mean.size)) * np.sqrt(variance)
+            for mean, variance, count in zip(self.means_, self.covariances_, counts)
+        ])
+        y = np.repeat(np.arange(self.n_components, dtype=np.int64), counts)
+        return X, y
+
+
+def hard_statistics(X, sample_weight, labels, n_components):
+    """Sufficient statistics (N_k, Σ w x, scatter) when each sample belongs wholly to one component.
+
+    The same numbers as ``reference.sufficient_statistics`` on one-hot
+    responsibilities, without building the (n_samples, n_components) matrix.
+    """
+    nk = np.bincount(labels, weights=sample_weight, minlength=n_components) + NK_EPS
+    sum_x = np.stack(
+        [np.bincount(labels, weights=sample_weight * column, minlength=n_components) for column in X.T], axis=1
+    )
+    means = sum_x / nk[:, None]
+    deviations = (X - means[labels]) ** 2
+    sum_xx = np.stack(
+        [np.bincount(labels, weights=sample_weight * column, minlength=n_components) for column in deviations.T],
+        axis=1,
+    )
+    return nk, sum_x, sum_xx
+
+
+def _check_variances(variances):
+    if not np.all(variances > 0):
+        raise ValueError(
+            "Fitting the mixture model failed because some components have ill-defined empirical "
+            "covariance (a variance <= 0); increase reg_covar or rescale the data."
+        )
+
+
+def _check_user_init(estimator, n_features):
+    """Validated (weights_init, means_init, precisions_init); None where not given."""
+    K = estimator.n_components
+    weights, means, precisions = (
+        None if value is None else np.array(value, dtype=np.float64)
+        for value in (estimator.weights_init, estimator.means_init, estimator.precisions_init)
+    )
+    for name, value, shape in (
+        ("weights_init", weights, (K,)),
+        ("means_init", means, (K, n_features)),
+        ("precisions_init", precisions, (K, n_features)),
+    ):
+        if value is not None and value.shape != shape:
+            raise ValueError(f"{name} has shape {value.shape}, expected {shape} (n_components={K}, n_features={n_features}).")
+        if value is not None and not np.all(np.isfinite(value)):
+            raise ValueError(f"{name} contains NaN or infinity; give finite values.")
+    if weights is not None:
+        if np.any(weights < 0) or np.any(weights > 1):
+            raise ValueError(f"weights_init must lie in [0, 1], got min {weights.min()} and max {weights.max()}.")
+        if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
+            raise ValueError(f"weights_init must sum to 1, got a sum of {weights.sum():.10g}; normalise it.")
+    if precisions is not None and np.any(precisions <= 0):
+        raise ValueError("precisions_init must be positive (they are 1/variances); got a value <= 0.")
+    return weights, means, precisions
