@@ -56,6 +56,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     engine : {'numba', 'reference'}, default='numba'
         'numba' runs ``em._kernels``; 'reference' runs the readable NumPy steps
         of ``em.reference``, for learning and debugging. Same numbers either way.
+    trace : bool, default=False
+        Record every iteration of the kept initialisation in ``trace_``.
+        Costs one extra ``predict`` pass per iteration; nothing when off.
+    callback : callable or None, default=None
+        Called as ``callback(n_iter, lower_bound)`` after every EM iteration,
+        for progress displays.
 
     Attributes
     ----------
@@ -74,6 +80,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     lower_bounds_ : list of float
         The lower bound at every iteration of the best initialisation.
     n_features_in_ : int
+    trace_ : dict of ndarray
+        Only with ``trace=True``. Row t holds the parameters after t iterations
+        (row 0: the initial ones): ``iteration`` (t,), ``weights`` (t, K),
+        ``means`` and ``variances`` (t, K, D), ``seconds`` since the start of
+        EM, ``n_changed``, the total weight of samples whose most likely
+        component changed from row t-1, and ``lower_bound``, the bound computed
+        in iteration t (so of the parameters of row t-1; NaN in row 0).
+        ``trace_["lower_bound"][1:]`` equals ``lower_bounds_``.
 
     Notes
     -----
@@ -122,6 +136,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "engine": [StrOptions(set(ENGINES))],
+        "trace": ["boolean"],
+        "callback": [callable, None],
     }
 
     def __init__(
@@ -141,6 +157,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose=0,
         verbose_interval=10,
         engine="numba",
+        trace=False,
+        callback=None,
     ):
         self.n_components = n_components
         self.tol = tol
@@ -156,6 +174,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.engine = engine
+        self.trace = trace
+        self.callback = callback
 
     # ------------------------------------------------------------------ fit
 
@@ -201,6 +221,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.n_iter_ = best["n_iter"]
         self.lower_bound_ = best_lower_bound
         self.lower_bounds_ = best["lower_bounds"]
+        if self.trace:
+            self.trace_ = best["trace"].as_dict()
         return self
 
     def _run_em(self, steps, X, sample_weight, params, lower_bound):
@@ -209,6 +231,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         total_weight = sample_weight.sum()
         lower_bounds, converged, n_iter = [], False, 0
         start = time.perf_counter()
+        trace = Trace(steps, X, sample_weight) if self.trace else None
+        if trace is not None:
+            trace.record(np.nan, (weights, means, variances), start)
         for n_iter in range(1, self.max_iter + 1):
             prev_lower_bound = lower_bound
             nk, sum_x, sum_xx, log_lik = steps.e_step_stats(
@@ -220,13 +245,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             lower_bounds.append(lower_bound)
             change = lower_bound - prev_lower_bound
             self._print_iteration(n_iter, change, start)
+            if trace is not None:
+                trace.record(lower_bound, (weights, means, variances), start)
+            if self.callback is not None:
+                self.callback(n_iter, lower_bound)
             if abs(change) < self.tol:
                 converged = True
                 break
         if self.verbose:
             print("Initialization converged." if converged else "Initialization did not converge.")
         return dict(params=(weights, means, variances), lower_bound=lower_bound,
-                    lower_bounds=lower_bounds, converged=converged, n_iter=n_iter)
+                    lower_bounds=lower_bounds, converged=converged, n_iter=n_iter, trace=trace)
 
     def _print_iteration(self, n_iter, change, start):
         if self.verbose and n_iter % self.verbose_interval == 0:
@@ -373,6 +402,25 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ])
         y = np.repeat(np.arange(self.n_components, dtype=np.int64), counts)
         return X, y
+
+
+class Trace:
+    """The per-iteration record behind ``GaussianMixture.trace_``."""
+
+    def __init__(self, steps, X, sample_weight):
+        self.steps, self.X, self.sample_weight = steps, X, sample_weight
+        self.rows, self.labels = [], None
+
+    def record(self, lower_bound, params, start):
+        weights, means, variances = params
+        labels = self.steps.predict(self.X, means, 1.0 / variances, np.log(weights))
+        changed = 0.0 if self.labels is None else self.sample_weight[labels != self.labels].sum()
+        self.labels = labels
+        self.rows.append((len(self.rows), lower_bound, weights, means, variances, time.perf_counter() - start, changed))
+
+    def as_dict(self):
+        names = ("iteration", "lower_bound", "weights", "means", "variances", "seconds", "n_changed")
+        return {name: np.array(column) for name, column in zip(names, zip(*self.rows))}
 
 
 def hard_statistics(X, sample_weight, labels, n_components):

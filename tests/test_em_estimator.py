@@ -1,0 +1,384 @@
+"""em.GaussianMixture against scikit-learn's GaussianMixture(covariance_type='diag')."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from em import GaussianMixture
+from conftest import make_blobs, photo_pixels
+
+
+def shared_start(X, n_components, seed=0):
+    """Initial parameters off the data grid, given to both implementations."""
+    rng = np.random.default_rng(seed)
+    means = X[rng.choice(len(X), n_components, replace=False)] + rng.uniform(0.1, 0.9, (n_components, X.shape[1]))
+    precisions = 1.0 / (X.var(axis=0) * rng.uniform(0.1, 0.5, (n_components, X.shape[1])))
+    return dict(weights_init=np.full(n_components, 1.0 / n_components), means_init=means, precisions_init=precisions)
+
+
+def fit_both(X, n_components, engine="numba", **params):
+    start = shared_start(X, n_components)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = GaussianMixture(n_components, engine=engine, **start, **params).fit(X)
+        theirs = SkGaussianMixture(n_components, covariance_type="diag", **start, **params).fit(X)
+    return ours, theirs
+
+
+def assert_same_fit(ours, theirs, first_bound_rtol=1e-9):
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.converged_ == theirs.converged_
+    # the same EM in another summation order: after tens of iterations the last 6-7 digits move
+    assert_allclose(ours.weights_, theirs.weights_, rtol=1e-9)
+    assert_allclose(ours.means_, theirs.means_, rtol=1e-9)
+    # scikit-learn's E[x²] - μ² form loses about two more digits than our centred sums
+    assert_allclose(ours.covariances_, theirs.covariances_, rtol=1e-7)
+    assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=1e-9)
+    assert_allclose(ours.lower_bounds_[0], theirs.lower_bounds_[0], rtol=first_bound_rtol)
+    assert_allclose(ours.lower_bounds_[1:], theirs.lower_bounds_[1:], rtol=1e-9)
+
+
+@pytest.fixture(scope="module", params=["china.jpg", "flower.jpg"], ids=["china", "flower"])
+def photo_fits(request):
+    """Our mixture and scikit-learn's on all pixels of a real photo, k=10, from the same start."""
+    X = photo_pixels(request.param)
+    return X, *fit_both(X, 10, max_iter=25, tol=1e-3)
+
+
+def test_same_numbers_as_sklearn_on_real_photos(photo_fits):
+    X, ours, theirs = photo_fits
+    assert_same_fit(ours, theirs)
+    assert adjusted_rand_score(ours.predict(X), theirs.predict(X)) == 1.0
+    assert_allclose(ours.score(X), theirs.score(X), rtol=1e-9)
+    assert_allclose(ours.bic(X), theirs.bic(X), rtol=1e-9)
+    assert_allclose(ours.aic(X), theirs.aic(X), rtol=1e-9)
+
+
+@pytest.mark.parametrize("n_features, n_components", [(1, 3), (2, 4), (3, 5)], ids=["d1-k3", "d2-k4", "d3-k5"])
+@pytest.mark.parametrize("engine", ["numba", "reference"])
+def test_same_numbers_as_sklearn_on_blobs(n_features, n_components, engine):
+    X = make_blobs(1500, n_features, n_components)
+    assert_same_fit(*fit_both(X, n_components, tol=1e-6, max_iter=200, engine=engine))
+
+
+def test_predictions_match_sklearn(photo_fits):
+    X, ours, theirs = photo_fits
+    sub = X[::50]
+    assert_allclose(ours.score_samples(sub), theirs.score_samples(sub), rtol=1e-9)
+    assert_allclose(ours.predict_proba(sub), theirs.predict_proba(sub), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_every_init_draws_like_sklearn(init_params):
+    # the same random_state gives the same start, so the whole fit is the same
+    X = make_blobs(800, 3, 4, seed=2)
+    params = dict(n_components=4, init_params=init_params, random_state=3, max_iter=500, tol=1e-6)
+    ours = GaussianMixture(**params).fit(X)
+    theirs = SkGaussianMixture(covariance_type="diag", **params).fit(X)
+    # One-hot starts have variances of reg_covar, so the first lower bound is about -1e6 and
+    # scikit-learn's expanded |x|²/σ² - 2x·μ/σ² + |μ|²/σ² cancels there: it keeps 8 digits.
+    assert_same_fit(ours, theirs, first_bound_rtol=1e-7)
+
+
+def test_best_of_several_inits_is_kept():
+    X = make_blobs(600, 2, 5, seed=4)
+    params = dict(n_components=5, init_params="random_from_data", random_state=0, max_iter=300)
+    ours = GaussianMixture(n_init=4, **params).fit(X)
+    singles = [GaussianMixture(n_init=1, **params).fit(X).lower_bound_]
+    theirs = SkGaussianMixture(covariance_type="diag", n_init=4, **params).fit(X)
+    assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=1e-9)
+    assert ours.lower_bound_ >= max(singles)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_default_fit_is_as_good_as_sklearn(seed):
+    X = photo_pixels("flower.jpg")[seed::13]
+    ours = GaussianMixture(8, random_state=seed).fit(X)
+    theirs = SkGaussianMixture(8, covariance_type="diag", random_state=seed).fit(X)
+    # not worse by more than 0.5% of the lower bound (log-likelihoods here are about -12)
+    assert ours.lower_bound_ >= theirs.lower_bound_ - 0.005 * abs(theirs.lower_bound_)
+
+
+def test_lower_bound_never_decreases(photo_fits):
+    _, ours, _ = photo_fits
+    steps = np.diff(ours.lower_bounds_)
+    # EM's guarantee, up to rounding of a mean of 273,280 log-densities
+    assert np.all(steps >= -1e-12 * np.abs(ours.lower_bounds_[1:]))
+
+
+def test_fit_predict_equals_fit_then_predict():
+    X = make_blobs(500, 2, 3)
+    gm = GaussianMixture(3, n_init=3, random_state=0)
+    assert np.array_equal(gm.fit_predict(X), gm.predict(X))
+
+
+def test_engines_give_the_same_fit():
+    X = photo_pixels("china.jpg")[::17]
+    fits = [GaussianMixture(6, random_state=0, engine=engine, tol=1e-5).fit(X) for engine in ("numba", "reference")]
+    assert fits[0].n_iter_ == fits[1].n_iter_
+    assert_allclose(fits[0].means_, fits[1].means_, rtol=1e-9)
+    assert_allclose(fits[0].covariances_, fits[1].covariances_, rtol=1e-9)
+
+
+# ------------------------------------------------------------- sample_weight
+
+def test_integer_weights_equal_repeated_rows(rng):
+    X = make_blobs(400, 3, 3)
+    counts = rng.integers(0, 4, size=len(X))
+    start = shared_start(X, 3)
+    weighted = GaussianMixture(3, **start, tol=0, max_iter=30).fit(X, sample_weight=counts)
+    repeated = GaussianMixture(3, **start, tol=0, max_iter=30).fit(np.repeat(X, counts, axis=0))
+    # the same sums, only added in another order
+    for name in ("weights_", "means_", "covariances_", "lower_bounds_"):
+        assert_allclose(getattr(weighted, name), getattr(repeated, name), rtol=1e-10, err_msg=name)
+
+
+def test_integer_weights_equal_repeated_rows_with_default_init(rng):
+    X = make_blobs(300, 2, 3, seed=5)
+    counts = rng.integers(1, 4, size=len(X))
+    weighted = GaussianMixture(3, random_state=0).fit(X, sample_weight=counts)
+    repeated = GaussianMixture(3, random_state=0).fit(np.repeat(X, counts, axis=0))
+    assert weighted.n_iter_ == repeated.n_iter_
+    assert_allclose(weighted.means_, repeated.means_, rtol=1e-10)
+
+
+def test_zero_weight_equals_removal(rng):
+    X = make_blobs(400, 3, 3)
+    keep = rng.random(len(X)) < 0.7
+    start = shared_start(X[keep], 3)
+    weighted = GaussianMixture(3, **start, tol=0, max_iter=20).fit(X, sample_weight=keep.astype(float))
+    removed = GaussianMixture(3, **start, tol=0, max_iter=20).fit(X[keep])
+    for name in ("weights_", "means_", "covariances_", "lower_bounds_"):
+        assert_allclose(getattr(weighted, name), getattr(removed, name), rtol=1e-10, err_msg=name)
+
+
+def test_weighted_score_is_the_weighted_mean(rng):
+    X = make_blobs(200, 2, 2)
+    w = rng.uniform(0, 3, len(X))
+    gm = GaussianMixture(2, random_state=0).fit(X, sample_weight=w)
+    assert_allclose(gm.score(X, sample_weight=w), np.average(gm.score_samples(X), weights=w), rtol=1e-14)
+
+
+# ---------------------------------------------------------- sklearn semantics
+
+def test_max_iter_zero_only_initialises():
+    X = make_blobs(200, 2, 2)
+    ours = GaussianMixture(2, max_iter=0, random_state=0, n_init=2).fit(X)
+    theirs = SkGaussianMixture(2, covariance_type="diag", max_iter=0, random_state=0, n_init=2).fit(X)
+    assert ours.n_iter_ == 0 and not ours.converged_ and ours.lower_bound_ == -np.inf
+    assert_allclose(ours.means_, theirs.means_, rtol=1e-12)
+
+
+def test_warm_start_continues_from_the_previous_fit():
+    X = make_blobs(600, 2, 3)
+    start = shared_start(X, 3)
+    params = dict(warm_start=True, max_iter=3, tol=1e-8, **start)
+    ours, theirs = GaussianMixture(3, **params), SkGaussianMixture(3, covariance_type="diag", **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(3):
+            ours.fit(X)
+            theirs.fit(X)
+    assert_same_fit(ours, theirs)
+
+
+def test_convergence_warning_when_not_converged():
+    X = make_blobs(300, 2, 3)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        GaussianMixture(3, max_iter=1, random_state=0).fit(X)
+
+
+def test_sample_draws_like_sklearn(photo_fits):
+    _, ours, theirs = photo_fits
+    ours.set_params(random_state=7)
+    theirs.set_params(random_state=7)
+    X_ours, y_ours = ours.sample(5000)
+    X_theirs, y_theirs = theirs.sample(5000)
+    assert np.array_equal(y_ours, y_theirs)  # grouped by component, same multinomial counts
+    assert_allclose(X_ours, X_theirs, rtol=1e-7)  # same normals; parameters agree to 1e-9 / 1e-7
+    assert X_ours.shape == (5000, 3) and y_ours.shape == (5000,)
+    assert np.array_equal(ours.sample(10)[0], ours.sample(10)[0])  # an int random_state redraws the same
+
+
+def test_sample_moments_match_the_model():
+    X = make_blobs(2000, 2, 1)
+    gm = GaussianMixture(1, random_state=0).fit(X)
+    draws, _ = gm.set_params(random_state=1).sample(20_000)
+    # standard error of a mean of 20,000 draws is sigma / 141; allow 5 standard errors
+    assert_allclose(draws.mean(axis=0), gm.means_[0], atol=5 * np.sqrt(gm.covariances_[0] / 20_000).max())
+
+
+# ---------------------------------------------------------- numerical soundness
+
+def test_flat_float32_region_fits_where_sklearn_fails():
+    # scikit-learn issue #30382: 50k flat + 30k noisy pixels, float32 in [0, 1], k=3
+    rng = np.random.default_rng(0)
+    flat = np.full((50_000, 3), 0.7, dtype=np.float32)
+    noisy = rng.integers(0, 256, size=(30_000, 3)).astype(np.float32) / 255
+    X = np.vstack([flat, noisy]).astype(np.float32)
+    gm = GaussianMixture(3, random_state=0).fit(X)
+    assert np.all(gm.covariances_ > 0) and np.isfinite(gm.lower_bound_)
+    assert gm.means_.dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    "X, n_components",
+    [
+        (np.ones((50, 3)), 1),
+        (np.repeat([[0.0, 0.0], [1.0, 1.0]], 20, axis=0), 4),
+        (make_blobs(100, 1, 2), 2),
+        (make_blobs(100, 3, 1), 1),
+        (np.array([[0.0, 1.0], [2.0, 3.0]]), 2),
+    ],
+    ids=["identical-samples", "fewer-distinct-than-components", "one-feature", "one-component", "two-samples"],
+)
+def test_degenerate_data_fits(X, n_components):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gm = GaussianMixture(n_components, random_state=0).fit(X)
+    assert np.all(np.isfinite(gm.means_)) and np.all(gm.covariances_ > 0)
+    assert_allclose(gm.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_float32_and_float64_give_the_same_fit():
+    X = make_blobs(300, 2, 2).astype(np.float32)
+    a = GaussianMixture(2, random_state=0).fit(X)
+    b = GaussianMixture(2, random_state=0).fit(X.astype(np.float64))
+    assert_allclose(a.means_, b.means_, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ bad input
+
+X_OK = make_blobs(20, 2, 2)
+
+
+@pytest.mark.parametrize(
+    "X, params, fit_kwargs, error, match",
+    [
+        (np.array([[1.0, np.nan], [0.0, 1.0], [2.0, 2.0]]), {}, {}, ValueError, "NaN"),
+        (np.array([[1.0, np.inf], [0.0, 1.0], [2.0, 2.0]]), {}, {}, ValueError, "infinity"),
+        (np.ones(10), {}, {}, ValueError, "2D array"),
+        (X_OK, {"n_components": 0}, {}, ValueError, "n_components"),
+        (X_OK, {"n_components": 30}, {}, ValueError, "n_components=30 exceeds"),
+        (X_OK, {"n_components": 3}, {"sample_weight": np.r_[np.ones(2), np.zeros(18)]}, ValueError, "n_components=3 exceeds"),
+        (X_OK, {}, {"sample_weight": -np.ones(20)}, ValueError, "Negative values"),
+        (X_OK, {}, {"sample_weight": np.full(20, np.nan)}, ValueError, "NaN"),
+        (X_OK, {}, {"sample_weight": np.zeros(20)}, ValueError, "at least one non-zero"),
+        (X_OK, {}, {"sample_weight": np.ones(7)}, ValueError, r"sample_weight.shape == \(7,\), expected \(20,\)"),
+        (X_OK, {"n_components": 2, "means_init": np.zeros((3, 2))}, {}, ValueError, r"means_init has shape \(3, 2\)"),
+        (X_OK, {"n_components": 2, "weights_init": [0.3, 0.3]}, {}, ValueError, "weights_init must sum to 1"),
+        (X_OK, {"n_components": 2, "precisions_init": -np.ones((2, 2))}, {}, ValueError, "precisions_init must be positive"),
+        (X_OK, {"reg_covar": 0.0, "n_components": 2,
+                "means_init": [[0, 0], [1e6, 1e6]]}, {}, ValueError, "increase reg_covar"),
+        (X_OK, {"init_params": "spectral"}, {}, ValueError, "init_params"),
+    ],
+    ids=["nan", "inf", "1-D", "k=0", "k>n", "k>positive-weights", "negative-weight", "nan-weight", "zero-weights",
+         "weight-length", "means-shape", "weights-sum", "precisions-negative", "collapsed-variance", "unknown-init"],
+)
+def test_bad_input_gives_a_clear_error(X, params, fit_kwargs, error, match):
+    with pytest.raises(error, match=match):
+        GaussianMixture(**params).fit(X, **fit_kwargs)
+
+
+def test_predict_before_fit_names_the_method():
+    with pytest.raises(NotFittedError, match="call fit before predict"):
+        GaussianMixture().predict(X_OK)
+
+
+def test_predict_with_other_features_is_refused():
+    gm = GaussianMixture(2, random_state=0).fit(X_OK)
+    with pytest.raises(ValueError, match="X has 3 features, but GaussianMixture is expecting 2"):
+        gm.predict(np.ones((4, 3)))
+
+
+def test_sample_needs_at_least_one():
+    gm = GaussianMixture(2, random_state=0).fit(X_OK)
+    with pytest.raises(ValueError, match="n_samples=0"):
+        gm.sample(0)
+
+
+# ----------------------------------------------------- sklearn estimator checks
+
+@parametrize_with_checks([GaussianMixture(n_components=2, random_state=0)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+THREADS_SCRIPT = """
+import numpy as np, sys
+from em import GaussianMixture
+from conftest import photo_pixels
+gm = GaussianMixture(6, random_state=0, tol=1e-4).fit(photo_pixels("china.jpg")[::5])
+sys.stdout.write(gm.means_.tobytes().hex() + gm.covariances_.tobytes().hex() + str(gm.n_iter_))
+"""
+
+
+def test_fit_is_bit_identical_for_any_thread_count():
+    outputs = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
+        run = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True,
+                             cwd=os.path.dirname(__file__), check=True)
+        outputs.append(run.stdout)
+    assert outputs[0] == outputs[1]
+
+
+# ----------------------------------------------------------------- the trace
+
+@pytest.fixture(scope="module")
+def traced():
+    X = photo_pixels("china.jpg")[::11]
+    w = np.random.default_rng(0).integers(1, 3, len(X)).astype(float)
+    return X, w, GaussianMixture(5, random_state=0, trace=True).fit(X, sample_weight=w)
+
+
+def test_trace_lower_bounds_are_lower_bounds_(traced):
+    _, _, gm = traced
+    trace = gm.trace_
+    assert len(trace["iteration"]) == gm.n_iter_ + 1
+    assert np.isnan(trace["lower_bound"][0])
+    assert np.array_equal(trace["lower_bound"][1:], gm.lower_bounds_)
+    assert np.array_equal(trace["means"][-1], gm.means_)
+    assert trace["means"].shape == (gm.n_iter_ + 1, 5, 3) and trace["weights"].shape == (gm.n_iter_ + 1, 5)
+    assert np.all(np.diff(trace["seconds"]) >= 0)
+
+
+def test_replaying_the_trace_through_reference_gives_the_next_row(traced):
+    from em import reference
+
+    X, w, gm = traced
+    trace = gm.trace_
+    for t in range(gm.n_iter_):
+        weights, means, variances = trace["weights"][t], trace["means"][t], trace["variances"][t]
+        nk, sum_x, sum_xx, log_lik = reference.e_step_stats(X, w, means, 1.0 / variances, np.log(weights))
+        next_weights, next_means, next_variances = reference.m_step(nk, sum_x, sum_xx, gm.reg_covar)
+        # reference vs kernel, compounded over one iteration
+        assert_allclose(next_means, trace["means"][t + 1], rtol=1e-10)
+        assert_allclose(next_variances, trace["variances"][t + 1], rtol=1e-10)
+        assert_allclose(next_weights, trace["weights"][t + 1], rtol=1e-10)
+        assert_allclose(log_lik / w.sum(), trace["lower_bound"][t + 1], rtol=1e-10)
+        labels_before = reference.predict(X, means, 1.0 / variances, np.log(weights))
+        labels_after = reference.predict(X, next_means, 1.0 / next_variances, np.log(next_weights))
+        assert trace["n_changed"][t + 1] == w[labels_before != labels_after].sum()
+
+
+def test_tracing_does_not_change_the_fit(traced):
+    X, w, gm = traced
+    plain = GaussianMixture(5, random_state=0).fit(X, sample_weight=w)
+    assert np.array_equal(plain.means_, gm.means_) and not hasattr(plain, "trace_")
+
+
+def test_callback_sees_every_iteration():
+    seen = []
+    gm = GaussianMixture(3, random_state=0, callback=lambda n_iter, bound: seen.append((n_iter, bound)))
+    gm.fit(make_blobs(300, 2, 3))
+    assert seen == list(enumerate(gm.lower_bounds_, start=1))
