@@ -1,0 +1,474 @@
+"""KMeans: Lloyd's algorithm with greedy k-means++ seeding, scikit-learn compatible."""
+
+import numbers
+import warnings
+from collections import namedtuple
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from . import _kernels, reference
+from .reference import update_centers
+
+ENGINES = {"numba": _kernels, "reference": reference}
+
+# one Lloyd run: final centres, labels and inertia, and the iterations it took
+_Run = namedtuple("_Run", "centers labels inertia n_iter")
+
+
+class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+    r"""K-means clustering: Lloyd's algorithm with greedy k-means++ seeding.
+
+    Gives scikit-learn's `~sklearn.cluster.KMeans` numbers from the same start
+    (same seed, or the same ``init`` array), with weighted samples, and with
+    results that do not depend on the number of threads.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters :math:`K`.
+    init : {'k-means++', 'random'} or array-like of shape (n_clusters, n_features), \
+            default='k-means++'
+        'k-means++' is the greedy variant (``2 + int(ln K)`` candidates per
+        centre, the best one kept), weighted by ``sample_weight``. 'random'
+        picks ``n_clusters`` distinct samples with probability proportional to
+        their weight. An array gives the initial centres.
+    n_init : 'auto' or int, default='auto'
+        Number of runs from different seeds; the one with the lowest inertia
+        is kept. 'auto' means 1 for 'k-means++' or an array, 10 for 'random'.
+    max_iter : int, default=300
+        Maximum number of Lloyd iterations per run.
+    tol : float, default=1e-4
+        Stop when the summed squared centre shift is at most
+        ``tol * mean(np.var(X, axis=0))``.
+    verbose : int, default=0
+        Print the inertia at each iteration and why a run stopped.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation. A RandomState instance is drawn from, and
+        advanced, exactly as scikit-learn does.
+    engine : {'numba', 'reference'}, default='numba'
+        'numba' runs `kmeans._kernels` (fused, parallel); 'reference' runs
+        the plain-NumPy steps in `kmeans.reference`. Both give the same
+        results to rounding.
+
+    Attributes
+    ----------
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
+        Centres :math:`c_k`, float64.
+    labels_ : ndarray of shape (n_samples,)
+        Index of each sample's nearest centre, int64; equal to ``predict(X)``.
+    inertia_ : float
+        Weighted sum of squared distances of the samples to their centres.
+    n_iter_ : int
+        Lloyd iterations of the kept run.
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    See Also
+    --------
+    kmeans_plusplus : The seeding alone.
+    sklearn.cluster.KMeans : The yardstick.
+
+    Notes
+    -----
+    k-means minimises the weighted inertia, and Lloyd's algorithm alternates
+    an assignment step and an update step, each of which can only lower it:
+
+    .. math::
+        J = \sum_i w_i \lVert x_i - c_{l_i} \rVert^2, \qquad
+        l_i \leftarrow \arg\min_k \lVert x_i - c_k \rVert^2, \qquad
+        c_k \leftarrow \frac{\sum_{i:\, l_i = k} w_i x_i}{\sum_{i:\, l_i = k} w_i}.
+
+    A run stops when the labels do not change, or when the centres move by at
+    most the scaled ``tol``; a last assignment step then makes ``labels_``
+    agree with the centres. As in scikit-learn, ``X`` is centred on its mean
+    during fit, which gives the same seeds.
+
+    Differences from scikit-learn 1.9, all deliberate:
+
+    - distances are sums of squared differences, not
+      :math:`\lVert c\rVert^2 - 2x\cdot c`; a sample exactly halfway between
+      two centres (common when data and centres lie on the same grid, such as
+      8-bit pixels) may therefore take the other label;
+    - sums are made over fixed chunks in a fixed order, so the results are the
+      same for any number of threads;
+    - a relocated empty cluster's centre is exactly a data point, and samples
+      with zero weight are never chosen; scikit-learn can leave an
+      unnormalised weighted sum as a centre;
+    - zero weight is removal everywhere: such samples are not counted as
+      distinct clusters, nor compared when choosing the best run;
+    - ``labels_`` and ``predict`` return int64 (scikit-learn: int32), and
+      ``labels_`` is always the final assignment of ``X`` to
+      ``cluster_centers_``;
+    - float32 input is computed in float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmeans import KMeans
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> km = KMeans(n_clusters=2, random_state=0).fit(X)
+    >>> km.labels_
+    array([1, 1, 1, 0, 0, 0])
+    >>> km.predict([[0, 0], [12, 3]])
+    array([1, 0])
+    >>> km.cluster_centers_
+    array([[10.,  2.],
+           [ 1.,  2.]])
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        init="k-means++",
+        n_init="auto",
+        max_iter=300,
+        tol=1e-4,
+        verbose=0,
+        random_state=None,
+        engine="numba",
+    ):
+        self.n_clusters = n_clusters
+        self.init = init
+        self.n_init = n_init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.verbose = verbose
+        self.random_state = random_state
+        self.engine = engine
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute the k-means clustering.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; None means all ones. Integer weights give the
+            same result as repeating rows, zero weight as removing them. Not
+            used to initialise from an ``init`` array.
+
+        Returns
+        -------
+        self : KMeans
+        """
+        X = self._validate_X(X, reset=True, method="fit")
+        sample_weight = _validate_sample_weight(sample_weight, X.shape[0])
+        _check_n_clusters(self.n_clusters, sample_weight)
+        steps, init, n_init = self._check_params(X)
+        random_state = check_random_state(self.random_state)
+        tol = _tolerance(X, self.tol)
+        # scikit-learn centres X before seeding: centring too gives the same seeds
+        X_mean = X.mean(axis=0)
+        X_centered = X - X_mean
+        best = None
+        for _ in range(n_init):
+            centers = self._init_centers(X_centered, X_mean, init, sample_weight, random_state, steps)
+            run = _lloyd(X_centered, sample_weight, centers, self.max_iter, tol, steps, self.verbose)
+            if best is None or (run.inertia < best.inertia and not _is_same_clustering(run, best, sample_weight)):
+                best = run
+        self.cluster_centers_ = best.centers + X_mean
+        self.labels_, self.inertia_ = steps.assign_labels(X, sample_weight, self.cluster_centers_)
+        self.n_iter_ = best.n_iter
+        self._n_features_out = self.n_clusters
+        _warn_if_fewer_clusters(self.labels_, sample_weight, self.n_clusters)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit, then return ``labels_``: the nearest centre of each sample, int64."""
+        return self.fit(X, sample_weight=sample_weight).labels_
+
+    def predict(self, X):
+        """Index of the nearest centre of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), int64
+        """
+        self._check_fitted("predict")
+        X = self._validate_X(X, reset=False, method="predict")
+        labels, _ = self._steps().assign_labels(X, np.ones(X.shape[0]), self.cluster_centers_)
+        return labels
+
+    def transform(self, X):
+        """Euclidean (not squared) distance from each sample to each centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        distances : ndarray of shape (n_samples, n_clusters)
+        """
+        self._check_fitted("transform")
+        X = self._validate_X(X, reset=False, method="transform")
+        return np.sqrt(self._steps().squared_distances(X, self.cluster_centers_))
+
+    def fit_transform(self, X, y=None, sample_weight=None):
+        """Fit, then return ``transform(X)``."""
+        return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Minus the inertia of ``X`` with respect to the fitted centres.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+            :math:`-\\sum_i w_i \\min_k \\lVert x_i - c_k \\rVert^2`.
+        """
+        self._check_fitted("score")
+        X = self._validate_X(X, reset=False, method="score")
+        sample_weight = _validate_sample_weight(sample_weight, X.shape[0])
+        _, inertia = self._steps().assign_labels(X, sample_weight, self.cluster_centers_)
+        return -inertia
+
+    def _validate_X(self, X, *, reset, method):
+        """2-D float64 C-contiguous copy-if-needed of X; finite values only."""
+        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False)
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        _check_finite(X, method)
+        return X
+
+    def _check_fitted(self, method):
+        check_is_fitted(self, msg=f"This %(name)s instance is not fitted yet; call fit before {method}.")
+
+    def _steps(self):
+        """The module that runs the steps: `kmeans._kernels` or `kmeans.reference`."""
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine={self.engine!r} is not one of {sorted(ENGINES)}.")
+        return ENGINES[self.engine]
+
+    def _check_params(self, X):
+        """Validate the parameters against X; return the steps, the init and the number of runs."""
+        steps = self._steps()
+        _check_int("max_iter", self.max_iter, minimum=1)
+        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
+            raise ValueError(f"tol={self.tol!r} must be a number >= 0.")
+        if isinstance(self.init, str):
+            if self.init not in ("k-means++", "random"):
+                raise ValueError(f"init={self.init!r} must be 'k-means++', 'random' or an array of shape (n_clusters, n_features).")
+            init = self.init
+        else:
+            init = _check_init_array(self.init, self.n_clusters, X.shape[1])
+        if self.n_init == "auto":
+            return steps, init, 10 if isinstance(init, str) and init == "random" else 1
+        _check_int("n_init", self.n_init, minimum=1)
+        if not isinstance(init, str) and self.n_init != 1:
+            warnings.warn(
+                f"init is an array of centres: running one init instead of n_init={self.n_init}.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return steps, init, 1
+        return steps, init, self.n_init
+
+    def _init_centers(self, X_centered, X_mean, init, sample_weight, random_state, steps):
+        """Initial centres, in the centred coordinates of X_centered."""
+        if isinstance(init, str) and init == "k-means++":
+            centers, _ = _kmeans_plusplus(X_centered, self.n_clusters, sample_weight, random_state, steps)
+        elif isinstance(init, str) and init == "random":
+            p = sample_weight / sample_weight.sum()
+            centers = X_centered[random_state.choice(X_centered.shape[0], size=self.n_clusters, replace=False, p=p)]
+        else:
+            centers = init - X_mean
+        if self.verbose:
+            print("Initialization complete")
+        return centers
+
+
+def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None):
+    """Greedy k-means++ seeding, drawing exactly as `sklearn.cluster.kmeans_plusplus`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    n_clusters : int
+        Number of centres to pick.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weights; a sample is picked with probability proportional
+        to its weight times its squared distance to the nearest chosen centre.
+    random_state : int, RandomState instance or None, default=None
+        A RandomState instance is drawn from, and advanced, as scikit-learn does.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_clusters, n_features)
+        Rows of X, float64.
+    indices : ndarray of shape (n_clusters,)
+        Their row indices: ``X[indices] == centers``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmeans import kmeans_plusplus
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]])
+    >>> centers, indices = kmeans_plusplus(X, n_clusters=2, random_state=0)
+    >>> centers
+    array([[10.,  2.],
+           [ 1.,  0.]])
+    >>> indices
+    array([3, 2])
+    """
+    X = np.ascontiguousarray(check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False), dtype=np.float64)
+    _check_finite(X, "kmeans_plusplus")
+    sample_weight = _validate_sample_weight(sample_weight, X.shape[0])
+    _check_n_clusters(n_clusters, sample_weight)
+    return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state), _kernels)
+
+
+def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps):
+    r"""Greedy k-means++: each new centre is the best of a few weighted draws.
+
+    With :math:`D_i^2` the squared distance from :math:`x_i` to the nearest
+    centre so far, each of the ``2 + int(ln K)`` candidates is drawn with
+    probability :math:`w_i D_i^2 / \sum_j w_j D_j^2`, and the one that leaves
+    the lowest potential :math:`\phi = \sum_i w_i D_i^2` is kept. The draws and
+    their order are scikit-learn's, so a seed picks the same rows.
+    """
+    n_samples = X.shape[0]
+    n_local_trials = 2 + int(np.log(n_clusters))
+    # a draw past the end (rounding) is clipped to the last sample that can be drawn
+    last_positive = np.flatnonzero(sample_weight)[-1]
+    indices = np.empty(n_clusters, dtype=np.int64)
+    indices[0] = random_state.choice(n_samples, p=sample_weight / sample_weight.sum())
+    closest_dist_sq = steps.squared_distances(X, X[indices[:1]])[:, 0]
+    potential = sample_weight @ closest_dist_sq
+    for c in range(1, n_clusters):
+        rand_vals = random_state.uniform(size=n_local_trials) * potential
+        candidate_ids = np.searchsorted(np.cumsum(sample_weight * closest_dist_sq), rand_vals)
+        np.clip(candidate_ids, None, last_positive, out=candidate_ids)
+        potentials = steps.candidate_potentials(X, sample_weight, closest_dist_sq, X[candidate_ids])
+        best = np.argmin(potentials)  # first minimum wins ties
+        potential = potentials[best]
+        indices[c] = candidate_ids[best]
+        new_dist_sq = steps.squared_distances(X, X[indices[c : c + 1]])[:, 0]
+        closest_dist_sq = np.minimum(closest_dist_sq, new_dist_sq)
+    return X[indices], indices
+
+
+def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0):
+    """One run of Lloyd's algorithm from ``centers``, stopping as scikit-learn does.
+
+    Stops on strict convergence (labels unchanged) or when the summed squared
+    centre shift is at most ``tol`` (already scaled), whichever is checked
+    first; then assigns the samples to the final centres.
+    """
+    labels_old = None
+    for n_iter in range(1, max_iter + 1):
+        labels, sum_x, nk, inertia = steps.lloyd_step(X, sample_weight, centers)
+        new_centers = update_centers(X, sample_weight, centers, labels, sum_x, nk)
+        center_shift_sq = ((new_centers - centers) ** 2).sum()
+        centers = new_centers
+        if verbose:
+            print(f"Iteration {n_iter - 1}, inertia {inertia}.")
+        if labels_old is not None and np.array_equal(labels, labels_old):
+            if verbose:
+                print(f"Converged at iteration {n_iter - 1}: strict convergence.")
+            break
+        if center_shift_sq <= tol:
+            if verbose:
+                print(f"Converged at iteration {n_iter - 1}: center shift {center_shift_sq} within tolerance {tol}.")
+            break
+        labels_old = labels
+    labels, inertia = steps.assign_labels(X, sample_weight, centers)
+    return _Run(centers, labels, inertia, n_iter)
+
+
+def _is_same_clustering(run, best, sample_weight):
+    """True if each of run's clusters lies inside one of best's (positive-weight samples only)."""
+    n_clusters = len(run.centers)
+    kept = sample_weight > 0
+    pairs = np.unique(run.labels[kept] * n_clusters + best.labels[kept])
+    return len(pairs) == len(np.unique(run.labels[kept]))
+
+
+def _tolerance(X, tol):
+    """Absolute tolerance on the squared centre shift: tol times the mean feature variance."""
+    return 0.0 if tol == 0 else float(np.mean(np.var(X, axis=0)) * tol)
+
+
+def _warn_if_fewer_clusters(labels, sample_weight, n_clusters):
+    n_distinct = len(np.unique(labels[sample_weight > 0]))
+    if n_distinct < n_clusters:
+        warnings.warn(
+            f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
+            "Possibly due to duplicate points in X.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
+def _check_int(name, value, minimum):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name}={value!r} must be an integer, got {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}.")
+
+
+def _check_n_clusters(n_clusters, sample_weight):
+    _check_int("n_clusters", n_clusters, minimum=1)
+    n_samples, n_positive = len(sample_weight), int(np.count_nonzero(sample_weight))
+    if n_clusters > n_samples:
+        raise ValueError(f"n_clusters={n_clusters} exceeds n_samples={n_samples}; use fewer clusters or more data.")
+    if n_clusters > n_positive:
+        raise ValueError(
+            f"n_clusters={n_clusters} exceeds the {n_positive} samples with positive weight; "
+            "use fewer clusters or give more samples a positive sample_weight."
+        )
+
+
+def _check_finite(X, method):
+    if not np.isfinite(X).all():
+        n_bad = int(np.count_nonzero(~np.isfinite(X).all(axis=1)))
+        raise ValueError(f"X contains NaN or inf in {n_bad} row(s); drop or impute them before calling {method}.")
+
+
+def _check_init_array(init, n_clusters, n_features):
+    init = np.asarray(init)
+    if init.dtype.kind not in "iuf":
+        raise TypeError(f"init must be 'k-means++', 'random' or a numeric array; got an array of dtype {init.dtype}.")
+    init = np.array(init, dtype=np.float64)  # a copy: fit never writes to the caller's array
+    if init.shape != (n_clusters, n_features):
+        raise ValueError(
+            f"init has shape {init.shape}; expected (n_clusters, n_features) = ({n_clusters}, {n_features})."
+        )
+    if not np.isfinite(init).all():
+        raise ValueError("init contains NaN or inf; initial centres must be finite.")
+    return init
+
+
+def _validate_sample_weight(sample_weight, n_samples):
+    """Float64 weights of shape (n_samples,): finite, non-negative, not all zero."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
+    sample_weight = np.asarray(sample_weight)
+    if sample_weight.dtype.kind not in "iuf":
+        raise TypeError(f"sample_weight must be numeric; got an array of dtype {sample_weight.dtype}.")
+    sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(f"sample_weight has shape {sample_weight.shape}; expected ({n_samples},), one weight per row of X.")
+    if not np.isfinite(sample_weight).all():
+        raise ValueError("sample_weight contains NaN or inf; weights must be finite.")
+    if (sample_weight < 0).any():
+        raise ValueError(f"sample_weight contains negative values (min {sample_weight.min()}); weights must be >= 0.")
+    if not sample_weight.any():
+        raise ValueError("sample_weight is zero everywhere; give at least n_clusters samples a positive weight.")
+    return sample_weight

@@ -1,0 +1,206 @@
+r"""Lloyd's algorithm and k-means++ seeding in plain NumPy: the version to learn from.
+
+k-means looks for centres :math:`c_1, \dots, c_K` that minimise the weighted
+inertia
+
+.. math::
+    J = \sum_{i=1}^{n} w_i \min_k \lVert x_i - c_k \rVert^2 .
+
+Lloyd's algorithm alternates two steps, neither of which can increase
+:math:`J`: assign each sample to its nearest centre, then move each centre to
+the weighted mean of its samples.
+
+`kmeans._kernels` has numba versions of the same functions, with the same
+names and arguments; `update_centers` is shared by both.
+"""
+
+import numpy as np
+
+
+def squared_distances(X, centers):
+    r"""Squared Euclidean distance from every sample to every centre.
+
+    .. math::
+        d_{ik} = \lVert x_i - c_k \rVert^2 = \sum_d (x_{id} - c_{kd})^2
+
+    Computed as a sum of squared differences, not as
+    :math:`\lVert x\rVert^2 - 2 x \cdot c + \lVert c\rVert^2`, which loses digits
+    when the points are far from the origin.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    centers : ndarray of shape (n_clusters, n_features)
+
+    Returns
+    -------
+    sq_dist : ndarray of shape (n_samples, n_clusters)
+    """
+    return np.stack([((X - center) ** 2).sum(axis=1) for center in centers], axis=1)
+
+
+def assign_labels(X, sample_weight, centers):
+    r"""Nearest centre of each sample (assignment step), and the inertia.
+
+    .. math::
+        l_i = \arg\min_k \lVert x_i - c_k \rVert^2, \qquad
+        J = \sum_i w_i \lVert x_i - c_{l_i} \rVert^2
+
+    Ties go to the lowest index.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+        :math:`w_i`.
+    centers : ndarray of shape (n_clusters, n_features)
+        :math:`c_k`.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), int64
+    inertia : float
+    """
+    sq_dist = squared_distances(X, centers)
+    labels = np.argmin(sq_dist, axis=1)  # first minimum wins ties
+    min_dist = sq_dist[np.arange(len(X)), labels]
+    return labels, float(sample_weight @ min_dist)
+
+
+def lloyd_step(X, sample_weight, centers):
+    r"""Assignment step plus the per-cluster sums the update step needs.
+
+    .. math::
+        N_k = \sum_{i:\, l_i = k} w_i, \qquad
+        S_k = \sum_{i:\, l_i = k} w_i x_i
+
+    The new centres are :math:`S_k / N_k` (see `update_centers`). The returned
+    inertia is that of the *old* centres, the ones the labels were assigned to.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+    centers : ndarray of shape (n_clusters, n_features)
+
+    Returns
+    -------
+    labels : ndarray of shape (n_samples,), int64
+    sum_x : ndarray of shape (n_clusters, n_features)
+        :math:`S_k`.
+    nk : ndarray of shape (n_clusters,)
+        :math:`N_k`, the weight in each cluster.
+    inertia : float
+    """
+    n_clusters, n_features = centers.shape
+    labels, inertia = assign_labels(X, sample_weight, centers)
+    nk = np.zeros(n_clusters)
+    sum_x = np.zeros((n_clusters, n_features))
+    np.add.at(nk, labels, sample_weight)  # each sample adds its weight to its cluster
+    np.add.at(sum_x, labels, sample_weight[:, None] * X)
+    return labels, sum_x, nk, inertia
+
+
+def candidate_potentials(X, sample_weight, closest_dist_sq, candidates):
+    r"""Inertia after adding each candidate centre in turn (k-means++ trials).
+
+    .. math::
+        \phi_t = \sum_i w_i \min\left(D_i^2, \lVert x_i - y_t \rVert^2\right)
+
+    where :math:`D_i^2` is the squared distance from :math:`x_i` to the nearest
+    centre chosen so far and :math:`y_t` is candidate :math:`t`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+    closest_dist_sq : ndarray of shape (n_samples,)
+        :math:`D_i^2`.
+    candidates : ndarray of shape (n_candidates, n_features)
+
+    Returns
+    -------
+    potentials : ndarray of shape (n_candidates,)
+    """
+    sq_dist = squared_distances(X, candidates)
+    return sample_weight @ np.minimum(closest_dist_sq[:, None], sq_dist)
+
+
+def update_centers(X, sample_weight, centers, labels, sum_x, nk):
+    r"""Update step: each centre moves to the weighted mean of its samples.
+
+    .. math::
+        c_k \leftarrow \frac{S_k}{N_k}
+        = \frac{\sum_{i:\, l_i = k} w_i x_i}{\sum_{i:\, l_i = k} w_i}
+
+    A cluster with :math:`N_k = 0` is relocated as in scikit-learn: the
+    samples farthest from their current centre (`farthest_samples`) each
+    leave their cluster and become, alone, an empty cluster's new centre.
+    Unlike scikit-learn, a relocated centre is exactly that sample, and
+    samples with zero weight are never chosen. If no sample is away from its
+    centre (fewer distinct points than clusters), the remaining empty clusters
+    take the centre of the heaviest cluster, which is then a data point.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+    centers : ndarray of shape (n_clusters, n_features)
+        The centres the labels were assigned to.
+    labels : ndarray of shape (n_samples,)
+    sum_x : ndarray of shape (n_clusters, n_features)
+    nk : ndarray of shape (n_clusters,)
+
+    Returns
+    -------
+    new_centers : ndarray of shape (n_clusters, n_features)
+    """
+    empty = np.flatnonzero(nk == 0)
+    if len(empty) == 0:
+        return sum_x / nk[:, None]
+    sum_x, nk = sum_x.copy(), nk.copy()
+    # count members, not weight: rounding could leave a tiny weight in a cluster
+    # whose samples were all moved away
+    n_members = np.bincount(labels[sample_weight > 0], minlength=len(nk))
+    far = farthest_samples(X, sample_weight, centers, labels, len(empty))
+    for k, i in zip(empty, far):  # move sample i from its cluster to cluster k
+        sum_x[labels[i]] -= sample_weight[i] * X[i]
+        nk[labels[i]] -= sample_weight[i]
+        n_members[labels[i]] -= 1
+        sum_x[k] = sample_weight[i] * X[i]
+        nk[k] = sample_weight[i]
+        n_members[k] = 1
+    new_centers = np.empty_like(sum_x)
+    filled = n_members > 0
+    new_centers[filled] = sum_x[filled] / nk[filled, None]
+    new_centers[empty[: len(far)]] = X[far]  # exactly the sample, not (w x) / w
+    new_centers[~filled] = new_centers[np.argmax(np.where(filled, nk, -1.0))]
+    return new_centers
+
+
+def farthest_samples(X, sample_weight, centers, labels, n_far):
+    """The ``n_far`` positive-weight samples farthest from their centres.
+
+    Picked with the same `numpy.argpartition` call as scikit-learn, so the
+    same samples come out in the same order. Returns no sample when every
+    sample sits on its centre: relocating would change nothing.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+    centers : ndarray of shape (n_clusters, n_features)
+    labels : ndarray of shape (n_samples,)
+    n_far : int
+
+    Returns
+    -------
+    indices : ndarray of shape (n_far,) or (0,), int
+    """
+    if n_far == 0:
+        return np.empty(0, dtype=np.int64)
+    sq_dist = ((X - centers[labels]) ** 2).sum(axis=1)
+    sq_dist[sample_weight == 0] = -1.0  # a zero-weight sample counts as removed
+    if sq_dist.max() == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.argpartition(sq_dist, -n_far)[: -n_far - 1 : -1]
