@@ -1,0 +1,118 @@
+"""kmeans._kernels against kmeans.reference on identical inputs, and thread-count independence."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from kmeans import _kernels, reference
+from conftest import make_blobs
+
+# Shapes around the kernels' edges: fewer samples than one block, a partial last
+# block and chunk, several chunks; one feature, the RGB fast path (3), and others.
+SHAPES = [(7, 3), (1000, 1), (5000, 2), (5000, 3), (4099, 5)]
+SHAPE_IDS = [f"{n}x{d}" for n, d in SHAPES]
+
+
+def make_problem(n_samples, n_features, n_clusters=6, seed=0):
+    """Blobs, weights with zeros, centres off the data, and a nearest-centre distance for k-means++."""
+    rng = np.random.default_rng(seed)
+    X = make_blobs(n_samples=n_samples, n_features=n_features, n_centers=4, seed=seed)
+    sample_weight = rng.uniform(0.5, 3.0, size=n_samples)
+    sample_weight[rng.random(n_samples) < 0.1] = 0.0
+    centers = X[rng.choice(n_samples, n_clusters, replace=n_samples < n_clusters)] + rng.normal(size=(n_clusters, n_features))
+    closest_dist_sq = reference.squared_distances(X, centers[:1])[:, 0]
+    return X, sample_weight, centers, closest_dist_sq
+
+
+@pytest.fixture(params=SHAPES, ids=SHAPE_IDS)
+def problem(request):
+    return make_problem(*request.param)
+
+
+def test_lloyd_step_matches_reference(problem):
+    X, sample_weight, centers, _ = problem
+    labels, sum_x, nk, inertia = _kernels.lloyd_step(X, sample_weight, centers)
+    want_labels, want_sum_x, want_nk, want_inertia = reference.lloyd_step(X, sample_weight, centers)
+    assert labels.dtype == np.int64
+    assert_array_equal(labels, want_labels)  # random data: no sample within rounding of a tie
+    # same terms, summed per chunk instead of sequentially: last digits only
+    assert_allclose(sum_x, want_sum_x, rtol=1e-10)
+    assert_allclose(nk, want_nk, rtol=1e-10)
+    assert_allclose(inertia, want_inertia, rtol=1e-10)
+
+
+def test_assign_labels_matches_reference(problem):
+    X, sample_weight, centers, _ = problem
+    labels, inertia = _kernels.assign_labels(X, sample_weight, centers)
+    want_labels, want_inertia = reference.assign_labels(X, sample_weight, centers)
+    assert_array_equal(labels, want_labels)
+    assert_allclose(inertia, want_inertia, rtol=1e-10)  # chunked vs one dot product
+
+
+def test_squared_distances_match_reference(problem):
+    X, _, centers, _ = problem
+    # both add the squared differences in feature order: identical up to NumPy's reduction order
+    assert_allclose(_kernels.squared_distances(X, centers), reference.squared_distances(X, centers), rtol=1e-12)
+
+
+def test_candidate_potentials_match_reference(problem):
+    X, sample_weight, centers, closest_dist_sq = problem
+    got = _kernels.candidate_potentials(X, sample_weight, closest_dist_sq, centers[1:])
+    want = reference.candidate_potentials(X, sample_weight, closest_dist_sq, centers[1:])
+    assert_allclose(got, want, rtol=1e-10)  # chunked sums vs a matrix-vector product
+
+
+@pytest.mark.parametrize("n_features", [3, 4], ids=["rgb-path", "general-path"])
+def test_ties_go_to_the_lowest_index(n_features):
+    X = np.zeros((5, n_features))
+    X[:, 0] = np.arange(5)
+    centers = np.zeros((3, n_features))
+    centers[:, 0] = [3.0, 1.0, 1.0]  # x=2 is halfway between centres 0 and 1; centres 1 and 2 coincide
+    labels, _ = _kernels.assign_labels(X, np.ones(5), centers)
+    assert_array_equal(labels, [1, 1, 0, 0, 0])
+    assert_array_equal(_kernels.lloyd_step(X, np.ones(5), centers)[0], labels)
+
+
+def test_kernel_bodies_as_plain_python_match_reference():
+    """``py_func`` runs the kernel body in Python, as a NUMBA_DISABLE_JIT coverage run does."""
+    X, sample_weight, centers, closest_dist_sq = make_problem(300, 3, n_clusters=3)
+    labels, sum_x, nk, inertia = _kernels.lloyd_step.py_func(X, sample_weight, centers)
+    want_labels, want_sum_x, want_nk, want_inertia = reference.lloyd_step(X, sample_weight, centers)
+    assert_array_equal(labels, want_labels)
+    assert_allclose(sum_x, want_sum_x, rtol=1e-10)  # same tolerance as the compiled kernel
+    assert_allclose(nk, want_nk, rtol=1e-10)
+    assert_allclose(inertia, want_inertia, rtol=1e-10)
+    got = _kernels.candidate_potentials.py_func(X, sample_weight, closest_dist_sq, centers)
+    assert_allclose(got, reference.candidate_potentials(X, sample_weight, closest_dist_sq, centers), rtol=1e-10)
+
+
+THREADS_SCRIPT = """
+import hashlib, numba, numpy as np
+from sklearn.datasets import load_sample_image
+from kmeans import KMeans, _kernels
+X = load_sample_image("china.jpg").reshape(-1, 3)[::4].astype(np.float64)   # 34 chunks
+weights = 1.0 + np.arange(len(X)) % 3
+km = KMeans(n_clusters=8, random_state=0).fit(X, sample_weight=weights)     # k-means++ and Lloyd
+step = _kernels.lloyd_step(X, weights, km.cluster_centers_ + 0.3)
+digest = hashlib.sha256()
+for array in (km.cluster_centers_, km.labels_, np.float64(km.inertia_), *step[:3], np.float64(step[3])):
+    digest.update(np.ascontiguousarray(array).tobytes())
+print(numba.get_num_threads(), km.n_iter_, digest.hexdigest())
+"""
+
+
+def start_with_threads(n_threads):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(n_threads))
+    return subprocess.Popen([sys.executable, "-c", THREADS_SCRIPT], env=env, stdout=subprocess.PIPE, text=True)
+
+
+def test_results_are_bit_identical_for_one_and_two_threads():
+    runs = [start_with_threads(1), start_with_threads(2)]  # side by side: most of the time is imports
+    one, two = (run.communicate(timeout=120)[0].split() for run in runs)
+    assert [run.returncode for run in runs] == [0, 0]
+    assert (one[0], two[0]) == ("1", "2")  # the setting took effect
+    assert one[1:] == two[1:]  # same n_iter_, and the same bytes for centres, labels, inertia and sums

@@ -1,0 +1,128 @@
+"""kmeans.reference against the textbook: each step recomputed with scipy or explicit loops."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.spatial.distance import cdist
+
+from kmeans import reference
+from conftest import make_blobs
+
+
+@pytest.fixture
+def problem(rng):
+    """Blobs, positive weights with a few zeros, and centres off the data."""
+    X = make_blobs(n_samples=300, n_features=3, n_centers=4, seed=1)
+    sample_weight = rng.uniform(0.5, 2.0, size=len(X))
+    sample_weight[::17] = 0.0
+    centers = X[rng.choice(len(X), 4, replace=False)] + rng.uniform(-0.5, 0.5, size=(4, 3))
+    return X, sample_weight, centers
+
+
+def test_squared_distances_match_scipy(problem):
+    X, _, centers = problem
+    # two ways to sum three squares: they agree to a few ulps
+    assert_allclose(reference.squared_distances(X, centers), cdist(X, centers, "sqeuclidean"), rtol=1e-12)
+
+
+def test_assign_labels_is_nearest_centre_and_weighted_inertia(problem):
+    X, sample_weight, centers = problem
+    labels, inertia = reference.assign_labels(X, sample_weight, centers)
+    sq_dist = cdist(X, centers, "sqeuclidean")
+    assert_array_equal(labels, sq_dist.argmin(axis=1))
+    assert labels.dtype == np.int64
+    # the same products summed in another order
+    assert_allclose(inertia, np.sum(sample_weight * sq_dist.min(axis=1)), rtol=1e-12)
+
+
+def test_assign_labels_breaks_ties_towards_the_lowest_index():
+    X = np.array([[0.0], [1.0], [2.0]])
+    centers = np.array([[1.5], [0.5], [0.5]])  # x=1 is halfway between centres 0 and 1; centres 1 and 2 coincide
+    labels, _ = reference.assign_labels(X, np.ones(3), centers)
+    assert_array_equal(labels, [1, 0, 0])
+
+
+def test_lloyd_step_sums_each_cluster(problem):
+    X, sample_weight, centers = problem
+    labels, sum_x, nk, inertia = reference.lloyd_step(X, sample_weight, centers)
+    for k in range(len(centers)):
+        members = labels == k
+        # sequential sums against np.add.at's: same terms, same order
+        assert_allclose(nk[k], sample_weight[members].sum(), rtol=1e-12)
+        assert_allclose(sum_x[k], (sample_weight[members, None] * X[members]).sum(axis=0), rtol=1e-12)
+    assert inertia == reference.assign_labels(X, sample_weight, centers)[1]
+
+
+def test_candidate_potentials_follow_the_formula(problem, rng):
+    X, sample_weight, centers = problem
+    closest_dist_sq = cdist(X, centers[:2], "sqeuclidean").min(axis=1)
+    candidates = X[rng.choice(len(X), 5, replace=False)]
+    want = [np.sum(sample_weight * np.minimum(closest_dist_sq, ((X - y) ** 2).sum(axis=1))) for y in candidates]
+    # matrix-vector product against a sum: different order, same terms
+    assert_allclose(reference.candidate_potentials(X, sample_weight, closest_dist_sq, candidates), want, rtol=1e-12)
+
+
+def test_update_centers_is_the_weighted_mean(problem):
+    X, sample_weight, centers = problem
+    labels, sum_x, nk, _ = reference.lloyd_step(X, sample_weight, centers)
+    new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
+    for k in range(len(centers)):
+        members = labels == k
+        # np.average divides the same sums
+        assert_allclose(new_centers[k], np.average(X[members], axis=0, weights=sample_weight[members]), rtol=1e-12)
+
+
+def test_lloyd_iterations_never_increase_the_inertia(problem):
+    X, sample_weight, centers = problem
+    inertias = []
+    for _ in range(10):
+        labels, sum_x, nk, inertia = reference.lloyd_step(X, sample_weight, centers)
+        centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
+        inertias.append(inertia)
+    # each step can only lower J; allow rounding once the labels stop changing
+    assert np.all(np.diff(inertias) <= 1e-12 * inertias[0])
+
+
+def test_empty_cluster_moves_exactly_onto_the_farthest_sample():
+    X = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [5.0, 5.0], [5.1, 5.0], [9.0, 9.0]])
+    sample_weight = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 3.0])
+    centers = np.array([[0.0, 0.0], [5.0, 5.0], [-50.0, -50.0]])  # centre 2 attracts no sample
+    labels, sum_x, nk, _ = reference.lloyd_step(X, sample_weight, centers)
+    assert nk[2] == 0
+    new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
+    # (9, 9) is farthest from its centre (5, 5): it becomes centre 2 exactly, and leaves cluster 1
+    assert_array_equal(new_centers[2], [9.0, 9.0])
+    assert_allclose(new_centers[1], [5.05, 5.0], rtol=1e-12)  # (w x)/w and a subtraction: a few ulps
+    assert_allclose(new_centers[0], [1 / 30, 1 / 30], rtol=1e-12)
+
+
+def test_zero_weight_samples_are_never_relocation_targets():
+    X = np.array([[0.0], [2.0], [100.0]])
+    sample_weight = np.array([1.0, 1.0, 0.0])  # the far point counts as removed
+    centers = np.array([[0.5], [-50.0]])
+    labels, sum_x, nk, _ = reference.lloyd_step(X, sample_weight, centers)
+    new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
+    assert_array_equal(new_centers, [[0.0], [2.0]])  # x=2 is the farthest sample that has weight
+
+
+def test_farthest_samples_pick_scikit_learns_samples_in_its_order(rng):
+    X = rng.normal(size=(50, 2))
+    centers = np.zeros((1, 2))
+    labels = np.zeros(50, dtype=np.int64)
+    sq_dist = (X**2).sum(axis=1)
+    far = reference.farthest_samples(X, np.ones(50), centers, labels, 3)
+    # scikit-learn's _relocate_empty_clusters_dense selection, verbatim
+    assert_array_equal(far, np.argpartition(sq_dist, -3)[:-4:-1])
+    assert set(far) == set(np.argsort(sq_dist)[-3:])
+
+
+def test_no_relocation_when_every_sample_sits_on_its_centre():
+    # 5 x (0, 0) and 10 x (1, 1) with 3 clusters: scikit-learn leaves centre 1 at the
+    # unnormalised sum (4, 4) here; we give it the heaviest cluster's centre, a data point
+    X = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 10)
+    sample_weight = np.ones(15)
+    centers = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    labels, sum_x, nk, _ = reference.lloyd_step(X, sample_weight, centers)
+    assert_array_equal(nk, [5, 0, 10])
+    new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
+    assert_array_equal(new_centers, [[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
