@@ -1,0 +1,257 @@
+"""emseg: segment images with a Gaussian mixture or k-means, and generate new pixels from the mixture."""
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from em import GaussianMixture, image
+from kmeans import KMeans
+
+PROG = "emseg"
+
+
+# ---------------------------------------------------------------- helpers
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1; use a whole number of at least 1")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative; use a number of at least 0")
+    return value
+
+
+def _say(message):
+    print(f"{PROG}: {message}", file=sys.stderr)
+
+
+class Progress:
+    """Iteration and lower bound on one stderr line, only on a terminal and once a fit has run a second."""
+
+    def __init__(self, label, quiet):
+        self.label, self.start, self.shown = label, time.perf_counter(), False
+        self.enabled = not quiet and sys.stderr.isatty()
+
+    def __call__(self, n_iter, value):
+        if self.enabled and time.perf_counter() - self.start > 1.0:
+            sys.stderr.write(f"\r{self.label}: iteration {n_iter}, {value:.6f}   ")
+            self.shown = True
+
+    def close(self):
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def _make_model(method, k, args, progress):
+    options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol, callback=progress)
+    options = {key: value for key, value in options.items() if value is not None}  # None: the model's default
+    return (GaussianMixture if method == "gmm" else KMeans)(k, **options)
+
+
+def _fit(method, picture, args):
+    """Fit the method to the picture's pixels; returns (model, labels per pixel, seconds)."""
+    k = _usable_k(picture, args.k)
+    progress = Progress(method, args.quiet)
+    model = _make_model(method, k, args, progress)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table, not as a Python warning
+        labels = image.fit_labels(model, picture)
+    progress.close()
+    return model, labels, time.perf_counter() - start
+
+
+def _usable_k(picture, k):
+    n_colors = len(image.distinct_colors(picture.rgb, picture.mask)[0])
+    if k > n_colors:
+        _say(f"warning: the image has only {n_colors} distinct colours; using k={n_colors} instead of {k}.")
+        return n_colors
+    return k
+
+
+def _load(args):
+    picture = image.load(args.image, max_pixels=args.max_pixels)
+    for note in picture.notes:
+        _say(f"note: {note}")
+    return picture
+
+
+def _default_output(args, suffix):
+    return Path(f"{Path(args.image).stem}_{suffix}.png")
+
+
+def _write(path, rgb, picture, inputs):
+    image.check_output_path(path, inputs)
+    written = image.save(path, rgb, picture.alpha)
+    print(written)
+
+
+# ------------------------------------------------------------- subcommands
+
+def _segment(args):
+    picture = _load(args)
+    output = args.output or _default_output(args, f"{args.method}_k{args.k}")
+    for path in filter(None, (output, args.labels)):
+        image.check_output_path(path, [args.image])
+    model, labels, _ = _fit(args.method, picture, args)
+    colors = image.model_colors(model)
+    palette = colors if args.palette == "means" else image.distinct_palette(len(colors))
+    _write(output, image.paint(labels, palette), picture, [args.image])
+    if args.labels:
+        print(image.save_labels(args.labels, labels))
+    return 0
+
+
+def _sample(args):
+    picture = _load(args)
+    output = args.output or _default_output(args, f"sample_{args.order}_k{args.k}")
+    image.check_output_path(output, [args.image])
+    model, labels, _ = _fit("gmm", picture, args)
+    pixels = image.sample_pixels(model, picture, args.order, labels, random_state=args.seed)
+    _write(output, pixels, picture, [args.image])
+    return 0
+
+
+def _demo(args):
+    if args.image is None:
+        from sklearn.datasets import load_sample_image
+
+        picture, args.image = image.Picture(load_sample_image("china.jpg")), "china.jpg"
+    else:
+        picture = _load(args)
+    out = Path(args.output)
+    names = {n: out / f"{n}_k={args.k}.png" for n in ("k_GMM", "kmeans", "GEN_GMM", "summary")}
+    for path in names.values():
+        image.check_output_path(path, [args.image])
+    gmm, gmm_labels, gmm_seconds = _fit("gmm", picture, args)
+    km, km_labels, km_seconds = _fit("kmeans", picture, args)
+    panels = [
+        picture.rgb,
+        image.paint(gmm_labels, image.model_colors(gmm)),
+        image.paint(km_labels, image.model_colors(km)),
+        image.sample_pixels(gmm, picture, "grouped", random_state=args.seed),
+    ]
+    for name, panel in zip(("k_GMM", "kmeans", "GEN_GMM"), panels[1:]):
+        _write(names[name], panel, picture, [args.image])
+    sheet = image.summary_sheet(panels, [[], image.model_colors(gmm), image.model_colors(km), []])
+    _write(names["summary"], sheet, image.Picture(sheet), [args.image])
+    rows = [("gmm", gmm.n_iter_, "log-likelihood", gmm.lower_bound_, gmm_seconds),
+            ("kmeans", km.n_iter_, "inertia", km.inertia_, km_seconds)]
+    print(f"{'method':<8} {'iterations':>10} {'objective':>15} {'value':>16} {'seconds':>8}")
+    for method, n_iter, objective, value, seconds in rows:
+        print(f"{method:<8} {n_iter:>10} {objective:>15} {value:>16.6g} {seconds:>8.3f}")
+    return 0
+
+
+def _compare(args):
+    from sklearn.cluster import KMeans as SkKMeans
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+    picture = _load(args)
+    pixels = picture.rgb[picture.mask].astype(np.float64)
+    k = _usable_k(picture, args.k)
+    rows = []
+    for method, theirs, objective in (
+        ("gmm", SkGaussianMixture(k, covariance_type="diag", random_state=args.seed), "lower_bound_"),
+        ("kmeans", SkKMeans(k, random_state=args.seed), "inertia_"),
+    ):
+        ours, labels, seconds = _fit(method, picture, args)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            their_labels = theirs.fit(pixels).predict(pixels)
+        their_seconds = time.perf_counter() - start
+        rows.append(dict(
+            method=method, k=k, n_pixels=len(pixels), objective=objective.rstrip("_"),
+            emseg=dict(seconds=seconds, n_iter=int(ours.n_iter_), value=float(getattr(ours, objective))),
+            sklearn=dict(seconds=their_seconds, n_iter=int(theirs.n_iter_), value=float(getattr(theirs, objective))),
+            adjusted_rand_index=float(adjusted_rand_score(labels[picture.mask], their_labels)),
+            speedup=their_seconds / seconds,
+        ))
+    if args.json:
+        print(json.dumps(dict(image=str(args.image), seed=args.seed, results=rows), indent=2))
+        return 0
+    print(f"{args.image}: {len(pixels):,} pixels, k={k}, seed={args.seed}")
+    print(f"{'method':<7} {'library':<8} {'seconds':>8} {'iters':>6} {'objective':>12} {'value':>16} {'ARI':>7} {'speedup':>8}")
+    for row in rows:
+        for library in ("emseg", "sklearn"):
+            r = row[library]
+            tail = f"{row['adjusted_rand_index']:>7.4f} {row['speedup']:>7.1f}x" if library == "emseg" else ""
+            print(f"{row['method']:<7} {library:<8} {r['seconds']:>8.3f} {r['n_iter']:>6} "
+                  f"{row['objective']:>12} {r['value']:>16.8g} {tail}")
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, help, handler, image_optional=False):
+        sub = commands.add_parser(name, help=help, description=help)
+        if image_optional:
+            sub.add_argument("image", nargs="?", metavar="IMAGE", help="any image Pillow reads (default: china.jpg from scikit-learn)")
+        else:
+            sub.add_argument("image", metavar="IMAGE", help="any image Pillow reads")
+        sub.add_argument("-k", type=_positive_int, default=10, help="number of components or clusters (default: 10)")
+        sub.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
+        sub.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit (default: the model's, 100 for gmm, 300 for kmeans)")
+        sub.add_argument("--tol", type=_non_negative_float, default=None, help="convergence tolerance (default: the model's)")
+        sub.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
+                         help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
+        sub.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    segment = add("segment", "Fit a model to the image's pixels and paint each pixel by its cluster.", _segment)
+    segment.add_argument("--method", choices=("gmm", "kmeans"), default="gmm", help="diagonal Gaussian mixture or k-means (default: gmm)")
+    segment.add_argument("-o", "--output", help="output image; the format follows the extension (default: IMAGE-STEM_METHOD_kK.png here)")
+    segment.add_argument("--labels", metavar="LABELS", help="also write the label map: an 8-bit image (.png) for k <= 256, or .npy")
+    segment.add_argument("--palette", choices=("means", "distinct"), default="means",
+                         help="paint with each cluster's mean colour, or with k well-separated colours (default: means)")
+
+    sample = add("sample", "Fit a mixture and generate a new image of the same size from it.", _sample)
+    sample.add_argument("-o", "--output", help="output image (default: IMAGE-STEM_sample_ORDER_kK.png here)")
+    sample.add_argument("--order", choices=("grouped", "shuffled", "per-pixel"), default="grouped",
+                        help="grouped: scikit-learn's order, in bands by component (the notebook's picture); "
+                             "shuffled: the same draws in random order; per-pixel: each pixel drawn from its "
+                             "own pixel's component, which keeps the layout (default: grouped)")
+
+    demo = add("demo", "The notebook end to end: mixture, k-means, generated image and a summary sheet.", _demo, image_optional=True)
+    demo.add_argument("-o", "--output", default=".", metavar="OUTDIR", help="folder for the four images (default: .)")
+
+    compare = add("compare", "Fit emseg's and scikit-learn's models on the same pixels and seed; report time and agreement.", _compare)
+    compare.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (image.ImageError, ValueError, OSError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

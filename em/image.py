@@ -1,0 +1,264 @@
+"""Images in and out, and the segment / sample helpers for any fitted estimator.
+
+This module and ``cli.py`` are the only places that touch files. Pixels are
+fitted as their distinct colours weighted by their pixel counts: every
+sufficient statistic of EM and of Lloyd's step is a weighted sum over samples,
+so that fit *is* the fit on every pixel, only faster.
+
+What ``load`` does with each Pillow mode:
+
+======================  ======================================================
+RGB                     used as is
+RGBA, LA, PA, P + tRNS  colour as RGB; pixels with alpha 0 are left out of the
+                        fit and stay transparent; the alpha is written back
+L, 1, P, CMYK, YCbCr,   converted to RGB by Pillow (a grey level becomes three
+LAB, HSV                equal channels)
+I;16, I;16B, I;16L      16-bit grey, scaled by 255/65535 and rounded
+I                       scaled by 255/65535 when within 0..65535, else by its
+                        own minimum and maximum
+F                       scaled by 255 when within 0..1, else by its own
+                        minimum and maximum
+======================  ======================================================
+
+EXIF orientation is applied first. Animated files give their first frame.
+"""
+
+import colorsys
+import copy
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+
+# Pillow's extension -> format table, read once the plugins are loaded
+Image.init()
+WRITE_FORMATS = {ext: fmt for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+NO_ALPHA_FORMATS = {"JPEG", "BMP", "PPM", "PCX", "EPS", "SGI", "XBM", "MPEG", "DDS", "BLP", "MSP", "PDF"}
+
+
+class ImageError(ValueError):
+    """An image that cannot be read or written; the message says what to do."""
+
+
+@dataclass
+class Picture:
+    """An image as the pipeline uses it."""
+
+    rgb: np.ndarray  # (height, width, 3) uint8
+    alpha: np.ndarray | None = None  # (height, width) uint8, or None when the image is opaque
+    notes: list = field(default_factory=list)  # things the user should hear about, for stderr
+
+    @property
+    def mask(self):
+        """Pixels that take part in the fit: all but the fully transparent ones, (height, width) bool."""
+        return np.ones(self.rgb.shape[:2], dtype=bool) if self.alpha is None else self.alpha > 0
+
+
+def load(path, max_pixels=Image.MAX_IMAGE_PIXELS):
+    """Read any image Pillow can open as a :class:`Picture`.
+
+    Parameters
+    ----------
+    path : str or Path
+    max_pixels : int or None
+        Refuse images with more pixels than this (Pillow's decompression-bomb
+        guard, 89,478,485 by default); None lifts the limit.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageError(f"{path}: no such file; check the path.")
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory; give an image file.")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path} is empty (0 bytes); give an image file.")
+    # the size check below replaces Pillow's own, so that max_pixels can raise its limit
+    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as image:
+            n_pixels = image.width * image.height
+            if max_pixels is not None and n_pixels > max_pixels:
+                raise ImageError(
+                    f"{path} has {n_pixels:,} pixels, more than the limit of {max_pixels:,} that guards against "
+                    f"decompression bombs; raise it with --max-pixels {n_pixels} if you trust the file."
+                )
+            notes = []
+            if getattr(image, "n_frames", 1) > 1:
+                notes.append(f"{path.name} has {image.n_frames} frames; using the first.")
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            return Picture(*_to_rgb_alpha(image), notes=notes)
+    except UnidentifiedImageError:
+        raise ImageError(f"{path} is not an image Pillow can read; check that it is really an image.") from None
+    except (OSError, SyntaxError) as error:
+        raise ImageError(f"{path} is truncated or corrupt ({error}); re-export or re-download it.") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def _to_rgb_alpha(image):
+    """(rgb uint8 (h, w, 3), alpha uint8 (h, w) or None) following the table in the module docstring."""
+    mode = image.mode
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode.startswith("I;16") or mode in ("I", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        if mode.startswith("I;16") or (mode == "I" and values.min() >= 0 and values.max() <= 65535):
+            grey = values * (255.0 / 65535.0)
+        elif mode == "F" and values.min() >= 0 and values.max() <= 1:
+            grey = values * 255.0
+        else:
+            span = values.max() - values.min()
+            grey = (values - values.min()) * (255.0 / span if span > 0 else 0.0)
+        grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2), None
+    if image.mode in ("RGBA", "LA", "PA"):
+        rgba = np.asarray(image.convert("RGBA"))
+        return np.ascontiguousarray(rgba[:, :, :3]), np.ascontiguousarray(rgba[:, :, 3])
+    return np.asarray(image.convert("RGB")), None
+
+
+# ------------------------------------------------------------------ writing
+
+def check_output_path(path, inputs=()):
+    """Raise ImageError unless ``path`` can be written: a known extension, an existing writable folder, not an input."""
+    path = Path(path)
+    if path.suffix.lower() not in WRITE_FORMATS and path.suffix.lower() != ".npy":
+        raise ImageError(f"{path}: unknown output extension {path.suffix!r}; use .png, .jpg, .tif, .webp or .bmp.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ImageError(f"{path}: the folder {folder} does not exist; create it first.")
+    if not os.access(folder, os.W_OK):
+        raise ImageError(f"{path}: the folder {folder} cannot be written; choose another output folder.")
+    for source in inputs:
+        if path.exists() and Path(source).exists() and path.resolve() == Path(source).resolve():
+            raise ImageError(f"{path} is the input image; emseg never overwrites its input, choose another -o.")
+    return path
+
+
+def _write_atomically(path, write):
+    """Call ``write(file)`` on a temporary file in the target folder, then rename it into place."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return path
+
+
+def save(path, rgb, alpha=None):
+    """Write an image atomically; the format follows the extension. The alpha is dropped by formats without one."""
+    path = check_output_path(path)
+    fmt = WRITE_FORMATS[path.suffix.lower()]
+    if alpha is not None and fmt not in NO_ALPHA_FORMATS:
+        image = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    else:
+        image = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    return _write_atomically(path, lambda file: image.save(file, format=fmt))
+
+
+def save_labels(path, labels):
+    """Write a label map atomically: .npy (int64, -1 for transparent pixels) or an 8-bit image for k <= 256."""
+    path = check_output_path(path)
+    if path.suffix.lower() == ".npy":
+        return _write_atomically(path, lambda file: np.save(file, labels))
+    if labels.max() > 255:
+        raise ImageError(f"{path}: {labels.max() + 1} labels do not fit an 8-bit image; write a .npy label map.")
+    image = Image.fromarray(np.where(labels < 0, 0, labels).astype(np.uint8), "L")
+    return _write_atomically(path, lambda file: image.save(file, format=WRITE_FORMATS[path.suffix.lower()]))
+
+
+# ----------------------------------------------------------------- pixels
+
+def distinct_colors(rgb, mask=None):
+    """The distinct colours of an image, how many pixels have each, and which colour each pixel has.
+
+    Each RGB triple is packed into one 24-bit integer, and ``np.unique`` on the
+    keys gives all three at once.
+
+    Returns
+    -------
+    colors : ndarray of shape (n_colors, 3), float64
+    counts : ndarray of shape (n_colors,), float64
+    inverse : ndarray of shape (n_pixels,)
+        ``colors[inverse]`` is the image's pixels (those under ``mask``), in row order.
+    """
+    pixels = rgb.reshape(-1, 3) if mask is None else rgb[mask]
+    keys = (pixels[:, 0].astype(np.uint32) << 16) | (pixels[:, 1].astype(np.uint32) << 8) | pixels[:, 2]
+    unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    colors = np.stack([unique >> 16, (unique >> 8) & 255, unique & 255], axis=1).astype(np.float64)
+    return colors, counts.astype(np.float64), inverse.ravel()
+
+
+def fit_labels(model, picture):
+    """Fit ``model`` to the picture's opaque pixels and return each pixel's label, (height, width) int64.
+
+    The model is fitted on the distinct colours with their counts as
+    ``sample_weight``, exactly the fit on every pixel. Transparent pixels get -1.
+    """
+    colors, counts, inverse = distinct_colors(picture.rgb, picture.mask)
+    labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
+    labels[picture.mask] = model.fit(colors, sample_weight=counts).predict(colors)[inverse]
+    return labels
+
+
+def model_colors(model):
+    """Each component's or cluster's mean colour, rounded and clipped to uint8, shape (k, 3)."""
+    centers = model.means_ if hasattr(model, "means_") else model.cluster_centers_
+    return np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+
+
+def distinct_palette(n_colors):
+    """``n_colors`` well-separated colours: hues spread by the golden angle, alternating lightness."""
+    hues = (np.arange(n_colors) * 0.618033988749895) % 1.0
+    rows = [colorsys.hls_to_rgb(h, (0.45, 0.65, 0.3)[i % 3], 0.85) for i, h in enumerate(hues)]
+    return np.clip(np.rint(np.array(rows) * 255), 0, 255).astype(np.uint8).reshape(n_colors, 3)
+
+
+def paint(labels, palette):
+    """Colour each pixel by its label, (height, width, 3) uint8; transparent pixels (-1) are black."""
+    return np.where(labels[:, :, None] >= 0, palette[np.maximum(labels, 0)], 0).astype(np.uint8)
+
+
+def sample_pixels(model, picture, order="grouped", labels=None, random_state=0):
+    """A new image of the picture's size drawn from a fitted mixture, uint8 (height, width, 3).
+
+    order : 'grouped' is ``model.sample`` as scikit-learn draws it, grouped by
+        component (bands); 'shuffled' puts the same draws in random order;
+        'per-pixel' draws each pixel from the component of the original pixel
+        (``labels``), which keeps the layout.
+    """
+    height, width = picture.rgb.shape[:2]
+    rng = np.random.default_rng(random_state)
+    if order == "per-pixel":
+        flat = np.maximum(labels.ravel(), 0)
+        noise = rng.standard_normal((flat.size, model.means_.shape[1]))
+        draws = model.means_[flat] + noise * np.sqrt(model.covariances_[flat])
+    else:
+        draws, _ = copy.copy(model).set_params(random_state=random_state).sample(height * width)
+        if order == "shuffled":
+            draws = draws[rng.permutation(len(draws))]
+    return np.clip(np.rint(draws), 0, 255).astype(np.uint8).reshape(height, width, -1)
+
+
+def summary_sheet(panels, palettes, swatch=24, gap=8):
+    """Equal-sized panels side by side, each with its palette as swatches below it (an empty palette for none)."""
+    height, width = panels[0].shape[:2]
+    per_row = max(width // swatch, 1)
+    n_rows = max(-(-len(palette) // per_row) for palette in palettes)
+    sheet = Image.new("RGB", (len(panels) * (width + gap) + gap, height + gap * 2 + n_rows * swatch), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (panel, palette) in enumerate(zip(panels, palettes)):
+        left = gap + i * (width + gap)
+        sheet.paste(Image.fromarray(panel), (left, gap))
+        for j, color in enumerate(palette):
+            x, y = left + (j % per_row) * swatch, height + gap * 2 + (j // per_row) * swatch
+            draw.rectangle([x, y, x + swatch - 2, y + swatch - 2], fill=tuple(int(c) for c in color))
+    return np.asarray(sheet)

@@ -1,0 +1,175 @@
+"""The emseg command line, called in-process through cli.main."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+import sklearn.datasets
+
+import cli
+
+CHINA = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # default outputs land in the current folder
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def pixels(path):
+    with Image.open(path) as written:
+        return np.asarray(written)
+
+
+def test_segment_writes_the_default_name_here(capsys, rgb_image_path, tmp_path):
+    code, out, err = run(capsys, "segment", rgb_image_path, "-k", 4)
+    assert code == 0 and err == ""
+    assert out == "small_gmm_k4.png\n"
+    painted = pixels(tmp_path / "small_gmm_k4.png")
+    assert painted.shape == (24, 32, 3) and len(np.unique(painted.reshape(-1, 3), axis=0)) == 4
+
+
+def test_segment_with_kmeans_labels_and_distinct_palette(capsys, rgb_image_path, tmp_path):
+    code, out, _ = run(capsys, "segment", rgb_image_path, "-k", 4, "--method", "kmeans", "--palette", "distinct",
+                       "-o", tmp_path / "seg.jpg", "--labels", tmp_path / "labels.npy")
+    assert code == 0 and out.split() == [str(tmp_path / "seg.jpg"), str(tmp_path / "labels.npy")]
+    labels = np.load(tmp_path / "labels.npy")
+    assert labels.shape == (24, 32) and set(np.unique(labels)) == {0, 1, 2, 3}
+    # each flat quadrant is one cluster
+    assert len({labels[0, 0], labels[0, -1], labels[-1, 0], labels[-1, -1]}) == 4
+
+
+def test_segment_a_real_photo_with_a_label_png(capsys, tmp_path):
+    code, out, _ = run(capsys, "segment", CHINA, "-o", "china.png", "--labels", "labels.png")
+    assert code == 0
+    assert pixels(tmp_path / "china.png").shape == (427, 640, 3)
+    assert pixels(tmp_path / "labels.png").max() <= 9
+
+
+@pytest.mark.parametrize("order", ["grouped", "shuffled", "per-pixel"])
+def test_sample_orders(capsys, rgb_image_path, tmp_path, order):
+    code, out, _ = run(capsys, "sample", rgb_image_path, "-k", 4, "--order", order)
+    assert code == 0 and out == f"small_sample_{order}_k4.png\n"
+    assert pixels(tmp_path / out.strip()).shape == (24, 32, 3)
+
+
+def test_demo_writes_the_notebooks_files_and_a_table(capsys, rgb_image_path, tmp_path):
+    code, out, _ = run(capsys, "demo", rgb_image_path, "-k", 3, "-o", tmp_path)
+    assert code == 0
+    for name in ("k_GMM_k=3.png", "kmeans_k=3.png", "GEN_GMM_k=3.png", "summary_k=3.png"):
+        assert (tmp_path / name).is_file() and str(tmp_path / name) in out
+    assert "gmm" in out and "kmeans" in out and "log-likelihood" in out and "inertia" in out
+
+
+def test_compare_json_reports_both_libraries(capsys, rgb_image_path):
+    code, out, _ = run(capsys, "compare", rgb_image_path, "-k", 4, "--json")
+    report = json.loads(out)
+    assert code == 0 and [row["method"] for row in report["results"]] == ["gmm", "kmeans"]
+    for row in report["results"]:
+        assert row["adjusted_rand_index"] == pytest.approx(1.0)  # four flat quadrants: no ambiguity
+        assert row["emseg"]["seconds"] > 0 and row["sklearn"]["seconds"] > 0
+
+
+def test_compare_table(capsys, rgb_image_path):
+    code, out, _ = run(capsys, "compare", rgb_image_path, "-k", 4)
+    assert code == 0 and "speedup" in out and out.count("sklearn") == 2
+
+
+def test_same_seed_gives_byte_identical_files(capsys, rgb_image_path, tmp_path):
+    for name in ("a.png", "b.png"):
+        assert run(capsys, "segment", rgb_image_path, "-k", 4, "-o", name)[0] == 0
+        assert run(capsys, "sample", rgb_image_path, "-k", 4, "-o", "s" + name, "--order", "shuffled")[0] == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    assert (tmp_path / "sa.png").read_bytes() == (tmp_path / "sb.png").read_bytes()
+
+
+def test_k_above_the_distinct_colours_warns_and_works(capsys, tmp_path):
+    Image.fromarray(np.repeat(np.array([[[0, 0, 0], [255, 255, 255]]], np.uint8), 5, axis=0)).save("two.png")
+    code, out, err = run(capsys, "segment", "two.png", "-k", 5)
+    assert code == 0 and "only 2 distinct colours; using k=2" in err
+
+
+def test_transparent_pixels_stay_transparent(capsys, rgb_image_path, tmp_path):
+    rgba = np.dstack([pixels(rgb_image_path), np.full((24, 32), 255, np.uint8)])
+    rgba[:4, :, 3] = 0
+    Image.fromarray(rgba, "RGBA").save("clear.png")
+    assert run(capsys, "segment", "clear.png", "-k", 3, "-o", "out.png")[0] == 0
+    written = pixels(tmp_path / "out.png")
+    assert written.shape == (24, 32, 4) and (written[:4, :, 3] == 0).all() and (written[4:, :, 3] == 255).all()
+
+
+# ------------------------------------------------------------------ bad input
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["segment", "missing.png"], "missing.png: no such file"),
+        (["segment", "."], "is a directory"),
+        (["segment", "empty.png"], "is empty"),
+        (["segment", "text.jpg"], "not an image Pillow can read"),
+        (["segment", "cut.png"], "truncated or corrupt"),
+        (["segment", "{image}", "-o", "nowhere/out.png"], "does not exist"),
+        (["segment", "{image}", "-o", "out.xyz"], "unknown output extension"),
+        (["segment", "{image}", "--max-pixels", "100"], "--max-pixels 768"),
+    ],
+    ids=["missing", "directory", "empty", "text-as-jpg", "truncated", "no-folder", "extension", "bomb"],
+)
+def test_bad_input_is_one_clear_line(capsys, rgb_image_path, tmp_path, argv, match):
+    Path("empty.png").write_bytes(b"")
+    Path("text.jpg").write_text("hello")
+    Path("cut.png").write_bytes(rgb_image_path.read_bytes()[:300])
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code, out, err = run(capsys, *[a.format(image=rgb_image_path) for a in argv])
+    assert code == 1 and out == ""
+    assert err.startswith("emseg: error: ") and match in err and err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize("k", ["0", "-3", "ten"])
+def test_bad_k_is_a_usage_error(capsys, rgb_image_path, k):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["segment", str(rgb_image_path), "-k", k])
+    assert exit_info.value.code == 2
+    assert "argument -k" in capsys.readouterr().err
+
+
+def test_an_unwritable_folder_is_refused(capsys, rgb_image_path, tmp_path, monkeypatch):
+    monkeypatch.setattr("os.access", lambda path, mode: False)
+    code, _, err = run(capsys, "segment", rgb_image_path, "-o", tmp_path / "out.png")
+    assert code == 1 and "cannot be written" in err
+
+
+def test_the_input_is_never_overwritten(capsys, rgb_image_path):
+    before = rgb_image_path.read_bytes()
+    code, _, err = run(capsys, "segment", rgb_image_path, "-o", rgb_image_path)
+    assert code == 1 and "never overwrites its input" in err
+    assert rgb_image_path.read_bytes() == before
+
+
+def test_a_failed_write_keeps_the_existing_output(capsys, rgb_image_path, tmp_path, monkeypatch):
+    Path("out.png").write_bytes(b"previous result")
+
+    def broken_save(self, file, *args, **kwargs):
+        file.write(b"partial")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    code, _, err = run(capsys, "segment", rgb_image_path, "-o", "out.png")
+    assert code == 1 and "No space left on device" in err
+    assert Path("out.png").read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "small.png"]  # no temporary file left
+
+
+def test_every_subcommand_has_help(capsys):
+    for command in ("segment", "sample", "demo", "compare"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([command, "--help"])
+        assert exit_info.value.code == 0 and "-k K" in capsys.readouterr().out
