@@ -308,7 +308,19 @@ def test_sample_needs_at_least_one():
 
 # ----------------------------------------------------- sklearn estimator checks
 
-@parametrize_with_checks([GaussianMixture(n_components=2, random_state=0)])
+EXPECTED_FAILED_CHECKS = {
+    # The check shuffles the weighted rows but not the repeated ones, and the k-means++ start
+    # (drawn as scikit-learn draws it) depends on the row order: both fits find the same
+    # components, in another order, and the check compares predict_proba column by column.
+    # The equivalence itself is tested above from a common start and from the default start.
+    "check_sample_weight_equivalence_on_dense_data": "start depends on row order; components come out permuted",
+}
+
+
+@parametrize_with_checks(
+    [GaussianMixture(n_components=2, random_state=0)],
+    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
+)
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
