@@ -1,18 +1,19 @@
 """Numba versions of the steps in `kmeans.reference`: same names, same arguments.
 
-Every kernel that sums over samples cuts the data into chunks of
-``CHUNK_SIZE`` samples. The chunk count depends only on ``n_samples``, each
-chunk adds into its own accumulator row, and the rows are summed in chunk
-order after the parallel loop. The result is therefore bit-identical for any
-number of threads.
+Parallel by chunks. Each public kernel cuts the samples into chunks of
+``CHUNK_SIZE``; the number of chunks depends only on ``n_samples``. A
+``prange`` over chunk indices hands each chunk to a plain (serial) function
+that writes only that chunk's rows: its labels, its row of the per-chunk sums.
+After the parallel loop the rows are summed in chunk order. The result is
+therefore bit-identical for any number of threads.
 
-Inside a chunk, samples are processed in blocks of ``BLOCK_SIZE``: for each
-cluster, a loop over the block's samples computes the squared distance and
-keeps the running minimum. That loop over samples is the innermost one, so
-LLVM vectorises it.
+Vectorised within a chunk. Samples are copied in blocks of ``BLOCK_SIZE`` to a
+feature-major buffer; then, for each centre, a loop over the block's samples
+computes the squared distances and keeps the running minimum. That loop over
+samples is the innermost one, so LLVM vectorises it. Three features (RGB) get
+their own fixed-size path; any other number of features takes the general one.
 
-To debug a kernel, call ``kernel.py_func(...)`` or run with
-``NUMBA_DISABLE_JIT=1``.
+To debug, call ``kernel.py_func(...)`` or run with ``NUMBA_DISABLE_JIT=1``.
 """
 
 import numpy as np
@@ -24,7 +25,7 @@ JIT_OPTIONS = dict(cache=True, fastmath=False)
 
 # samples per parallel chunk: fixed by the data size, never by the thread count
 CHUNK_SIZE = 2048
-# samples per vectorised inner loop; its buffers (5 KB for 3 features) stay in L1
+# samples per vectorised inner loop; the block's buffers (5 KB for RGB) stay in L1
 BLOCK_SIZE = 128
 
 
@@ -35,9 +36,12 @@ def _chunk_bounds(c, n_samples):
     return start, min(start + CHUNK_SIZE, n_samples)
 
 
+# ---------------------------------------------------------------- blocks
+
+
 @njit(**JIT_OPTIONS)
 def _load_block(X, start, stop, x_block):
-    """Copy samples ``start..stop-1`` into ``x_block[:, :stop - start]``, feature-major."""
+    """Copy samples ``start..stop-1`` of X into ``x_block[:, :stop - start]``, feature-major."""
     if X.shape[1] == 3:  # RGB: no inner loop
         for j in range(stop - start):
             x_block[0, j] = X[start + j, 0]
@@ -53,8 +57,8 @@ def _load_block(X, start, stop, x_block):
 def _block_sq_dist(x_block, m, center, dist):
     """``dist[j] = ||x_j - center||²`` for the first ``m`` samples of the block.
 
-    The loop over samples is innermost, so LLVM vectorises it. Both paths add
-    the squared differences in feature order, so they round identically.
+    Both paths add the squared differences in feature order, so they round
+    identically.
     """
     if x_block.shape[0] == 3:  # RGB: fixed-size arithmetic
         x0, x1, x2 = x_block[0], x_block[1], x_block[2]
@@ -65,7 +69,8 @@ def _block_sq_dist(x_block, m, center, dist):
             t2 = x2[j] - c2
             dist[j] = t0 * t0 + t1 * t1 + t2 * t2
         return
-    dist[:m] = 0.0
+    for j in range(m):
+        dist[j] = 0.0
     for d in range(x_block.shape[0]):
         x_d, c_d = x_block[d], center[d]
         for j in range(m):
@@ -81,11 +86,12 @@ def _nearest_in_block(x_block, m, centers, dist, min_dist, nearest):
     ``nearest[:m]`` with its index. Ties go to the lowest index (strict ``<``),
     as in scikit-learn. ``dist`` is scratch space.
     """
-    min_dist[:m] = np.inf
-    nearest[:m] = 0
+    for j in range(m):
+        min_dist[j] = np.inf
+        nearest[j] = 0
     if x_block.shape[0] == 3:
-        # the same sum as _block_sq_dist, kept in a register instead of dist[]:
-        # this loop is most of the time of a Lloyd step, and this is 2x faster
+        # the sum of _block_sq_dist, kept in a register instead of dist[]: this
+        # loop is most of a Lloyd step's time, and this way it runs 2x faster
         x0, x1, x2 = x_block[0], x_block[1], x_block[2]
         for k in range(centers.shape[0]):
             c0, c1, c2 = centers[k, 0], centers[k, 1], centers[k, 2]
@@ -94,8 +100,8 @@ def _nearest_in_block(x_block, m, centers, dist, min_dist, nearest):
                 t1 = x1[j] - c1
                 t2 = x2[j] - c2
                 d_kj = t0 * t0 + t1 * t1 + t2 * t2
-                # read min_dist before updating it; min() (not an if) keeps
-                # the store unconditional, which vectorises without masks
+                # read min_dist before updating it; min() rather than an `if`
+                # keeps the store unconditional, so it vectorises without masks
                 nearest[j] = k if d_kj < min_dist[j] else nearest[j]
                 min_dist[j] = min(d_kj, min_dist[j])
         return
@@ -106,25 +112,116 @@ def _nearest_in_block(x_block, m, centers, dist, min_dist, nearest):
             min_dist[j] = min(dist[j], min_dist[j])
 
 
-@njit(**JIT_OPTIONS)
-def _add_to_sums(x_block, w_block, nearest, min_dist, sum_x, nk):
-    """Add the block's weighted samples to their clusters' ``sum_x`` and ``nk``.
+# ---------------------------------------------------------------- one chunk (serial)
 
-    Returns the block's inertia, the weighted sum of ``min_dist``.
-    """
+
+@njit(**JIT_OPTIONS)
+def _lloyd_chunk(X, sample_weight, centers, labels, sum_x, nk):
+    """`lloyd_step` on one chunk: fills ``labels``, ``sum_x``, ``nk``; returns the inertia."""
+    n_samples, n_features = X.shape
+    x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
+    dist = np.empty(BLOCK_SIZE, dtype=np.float64)
+    min_dist = np.empty(BLOCK_SIZE, dtype=np.float64)
+    nearest = np.empty(BLOCK_SIZE, dtype=np.int64)
+    sum_x[:, :] = 0.0
+    nk[:] = 0.0
     inertia = 0.0
-    for j in range(len(w_block)):
-        k, w = nearest[j], w_block[j]
-        nk[k] += w
-        if x_block.shape[0] == 3:  # RGB: no inner loop
-            sum_x[k, 0] += w * x_block[0, j]
-            sum_x[k, 1] += w * x_block[1, j]
-            sum_x[k, 2] += w * x_block[2, j]
-        else:
-            for d in range(x_block.shape[0]):
-                sum_x[k, d] += w * x_block[d, j]
-        inertia += w * min_dist[j]
+    for start in range(0, n_samples, BLOCK_SIZE):
+        stop = min(start + BLOCK_SIZE, n_samples)
+        _load_block(X, start, stop, x_block)
+        _nearest_in_block(x_block, stop - start, centers, dist, min_dist, nearest)
+        for j in range(stop - start):
+            k, w = nearest[j], sample_weight[start + j]
+            labels[start + j] = k
+            nk[k] += w
+            if n_features == 3:  # RGB: no inner loop
+                sum_x[k, 0] += w * x_block[0, j]
+                sum_x[k, 1] += w * x_block[1, j]
+                sum_x[k, 2] += w * x_block[2, j]
+            else:
+                for d in range(n_features):
+                    sum_x[k, d] += w * x_block[d, j]
+            inertia += w * min_dist[j]
     return inertia
+
+
+@njit(**JIT_OPTIONS)
+def _assign_chunk(X, sample_weight, centers, labels):
+    """`assign_labels` on one chunk: fills ``labels``; returns the inertia."""
+    n_samples, n_features = X.shape
+    x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
+    dist = np.empty(BLOCK_SIZE, dtype=np.float64)
+    min_dist = np.empty(BLOCK_SIZE, dtype=np.float64)
+    nearest = np.empty(BLOCK_SIZE, dtype=np.int64)
+    inertia = 0.0
+    for start in range(0, n_samples, BLOCK_SIZE):
+        stop = min(start + BLOCK_SIZE, n_samples)
+        _load_block(X, start, stop, x_block)
+        _nearest_in_block(x_block, stop - start, centers, dist, min_dist, nearest)
+        for j in range(stop - start):
+            labels[start + j] = nearest[j]
+            inertia += sample_weight[start + j] * min_dist[j]
+    return inertia
+
+
+@njit(**JIT_OPTIONS)
+def _sq_dist_chunk(X, centers, sq_dist):
+    """`squared_distances` on one chunk: fills ``sq_dist``."""
+    n_samples, n_features = X.shape
+    x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
+    dist = np.empty(BLOCK_SIZE, dtype=np.float64)
+    for start in range(0, n_samples, BLOCK_SIZE):
+        stop = min(start + BLOCK_SIZE, n_samples)
+        _load_block(X, start, stop, x_block)
+        for k in range(centers.shape[0]):
+            _block_sq_dist(x_block, stop - start, centers[k], dist)
+            for j in range(stop - start):
+                sq_dist[start + j, k] = dist[j]
+
+
+@njit(**JIT_OPTIONS)
+def _potentials_chunk(X, sample_weight, closest_dist_sq, candidates, potentials):
+    """`candidate_potentials` on one chunk: fills ``potentials``."""
+    n_samples, n_features = X.shape
+    x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
+    dist = np.empty(BLOCK_SIZE, dtype=np.float64)
+    potentials[:] = 0.0
+    for start in range(0, n_samples, BLOCK_SIZE):
+        stop = min(start + BLOCK_SIZE, n_samples)
+        _load_block(X, start, stop, x_block)
+        for t in range(candidates.shape[0]):
+            _block_sq_dist(x_block, stop - start, candidates[t], dist)
+            for j in range(stop - start):
+                i = start + j
+                potentials[t] += sample_weight[i] * min(closest_dist_sq[i], dist[j])
+
+
+# ---------------------------------------------------------------- in chunk order
+
+
+@njit(**JIT_OPTIONS)
+def _sum_rows(per_chunk):
+    """Sum the per-chunk rows (first axis) one after another, in chunk order.
+
+    Kept out of the parallel kernels, where numba could turn a ``sum(axis=0)``
+    into a parallel reduction whose rounding depends on the thread count.
+    """
+    total = per_chunk[0].copy()
+    for c in range(1, per_chunk.shape[0]):
+        total += per_chunk[c]
+    return total
+
+
+@njit(**JIT_OPTIONS)
+def _sum_in_order(per_chunk):
+    """Sum a 1-D array of per-chunk values sequentially, in chunk order."""
+    total = 0.0
+    for value in per_chunk:
+        total += value
+    return total
+
+
+# ---------------------------------------------------------------- public kernels
 
 
 @njit(parallel=True, **JIT_OPTIONS)
@@ -144,35 +241,19 @@ def lloyd_step(X, sample_weight, centers):
     nk : ndarray of shape (n_clusters,)
     inertia : float
     """
-    n_samples, n_features = X.shape
-    n_clusters = centers.shape[0]
+    n_samples = X.shape[0]
+    n_clusters, n_features = centers.shape
     n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
     labels = np.empty(n_samples, dtype=np.int64)
-    # one row per chunk, each written once (np.zeros would add a parallel region)
+    # one row per chunk; np.empty, as np.zeros would add a parallel region per call
     sum_x = np.empty((n_chunks, n_clusters, n_features), dtype=np.float64)
     nk = np.empty((n_chunks, n_clusters), dtype=np.float64)
     inertia = np.empty(n_chunks, dtype=np.float64)
     for c in prange(n_chunks):
-        x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
-        dist = np.empty(BLOCK_SIZE, dtype=np.float64)
-        min_dist = np.empty(BLOCK_SIZE, dtype=np.float64)
-        nearest = np.empty(BLOCK_SIZE, dtype=np.int64)
-        # chunk-local sums: adding into the shared rows sample by sample would
-        # put both threads on the same cache lines
-        chunk_sum_x = np.zeros((n_clusters, n_features), dtype=np.float64)
-        chunk_nk = np.zeros(n_clusters, dtype=np.float64)
-        chunk_inertia = 0.0
-        chunk_start, chunk_stop = _chunk_bounds(c, n_samples)
-        for start in range(chunk_start, chunk_stop, BLOCK_SIZE):
-            stop = min(start + BLOCK_SIZE, chunk_stop)
-            _load_block(X, start, stop, x_block)
-            _nearest_in_block(x_block, stop - start, centers, dist, min_dist, nearest)
-            labels[start:stop] = nearest[: stop - start]
-            w_block = sample_weight[start:stop]
-            chunk_inertia += _add_to_sums(x_block, w_block, nearest, min_dist, chunk_sum_x, chunk_nk)
-        sum_x[c] = chunk_sum_x
-        nk[c] = chunk_nk
-        inertia[c] = chunk_inertia
+        start, stop = _chunk_bounds(c, n_samples)
+        inertia[c] = _lloyd_chunk(
+            X[start:stop], sample_weight[start:stop], centers, labels[start:stop], sum_x[c], nk[c]
+        )
     return labels, _sum_rows(sum_x), _sum_rows(nk), _sum_in_order(inertia)
 
 
@@ -191,25 +272,13 @@ def assign_labels(X, sample_weight, centers):
     labels : ndarray of shape (n_samples,), int64
     inertia : float
     """
-    n_samples, n_features = X.shape
+    n_samples = X.shape[0]
     n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
     labels = np.empty(n_samples, dtype=np.int64)
     inertia = np.empty(n_chunks, dtype=np.float64)
     for c in prange(n_chunks):
-        x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
-        dist = np.empty(BLOCK_SIZE, dtype=np.float64)
-        min_dist = np.empty(BLOCK_SIZE, dtype=np.float64)
-        nearest = np.empty(BLOCK_SIZE, dtype=np.int64)
-        chunk_inertia = 0.0
-        chunk_start, chunk_stop = _chunk_bounds(c, n_samples)
-        for start in range(chunk_start, chunk_stop, BLOCK_SIZE):
-            stop = min(start + BLOCK_SIZE, chunk_stop)
-            _load_block(X, start, stop, x_block)
-            _nearest_in_block(x_block, stop - start, centers, dist, min_dist, nearest)
-            for j in range(stop - start):
-                labels[start + j] = nearest[j]
-                chunk_inertia += sample_weight[start + j] * min_dist[j]
-        inertia[c] = chunk_inertia
+        start, stop = _chunk_bounds(c, n_samples)
+        inertia[c] = _assign_chunk(X[start:stop], sample_weight[start:stop], centers, labels[start:stop])
     return labels, _sum_in_order(inertia)
 
 
@@ -226,21 +295,12 @@ def squared_distances(X, centers):
     -------
     sq_dist : ndarray of shape (n_samples, n_clusters)
     """
-    n_samples, n_features = X.shape
-    n_clusters = centers.shape[0]
+    n_samples = X.shape[0]
     n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
-    sq_dist = np.empty((n_samples, n_clusters), dtype=np.float64)
+    sq_dist = np.empty((n_samples, centers.shape[0]), dtype=np.float64)
     for c in prange(n_chunks):
-        x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
-        dist = np.empty(BLOCK_SIZE, dtype=np.float64)
-        chunk_start, chunk_stop = _chunk_bounds(c, n_samples)
-        for start in range(chunk_start, chunk_stop, BLOCK_SIZE):
-            stop = min(start + BLOCK_SIZE, chunk_stop)
-            _load_block(X, start, stop, x_block)
-            for k in range(n_clusters):
-                _block_sq_dist(x_block, stop - start, centers[k], dist)
-                for j in range(stop - start):
-                    sq_dist[start + j, k] = dist[j]
+        start, stop = _chunk_bounds(c, n_samples)
+        _sq_dist_chunk(X[start:stop], centers, sq_dist[start:stop])
     return sq_dist
 
 
@@ -258,44 +318,12 @@ def candidate_potentials(X, sample_weight, closest_dist_sq, candidates):
     -------
     potentials : ndarray of shape (n_candidates,)
     """
-    n_samples, n_features = X.shape
-    n_candidates = candidates.shape[0]
+    n_samples = X.shape[0]
     n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
-    potentials = np.empty((n_chunks, n_candidates), dtype=np.float64)
+    potentials = np.empty((n_chunks, candidates.shape[0]), dtype=np.float64)
     for c in prange(n_chunks):
-        x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
-        dist = np.empty(BLOCK_SIZE, dtype=np.float64)
-        chunk_potentials = np.zeros(n_candidates, dtype=np.float64)
-        chunk_start, chunk_stop = _chunk_bounds(c, n_samples)
-        for start in range(chunk_start, chunk_stop, BLOCK_SIZE):
-            stop = min(start + BLOCK_SIZE, chunk_stop)
-            _load_block(X, start, stop, x_block)
-            for t in range(n_candidates):
-                _block_sq_dist(x_block, stop - start, candidates[t], dist)
-                for j in range(stop - start):
-                    i = start + j
-                    chunk_potentials[t] += sample_weight[i] * min(closest_dist_sq[i], dist[j])
-        potentials[c] = chunk_potentials
+        start, stop = _chunk_bounds(c, n_samples)
+        _potentials_chunk(
+            X[start:stop], sample_weight[start:stop], closest_dist_sq[start:stop], candidates, potentials[c]
+        )
     return _sum_rows(potentials)
-
-
-@njit(**JIT_OPTIONS)
-def _sum_rows(per_chunk):
-    """Sum the per-chunk rows (first axis) one after another, in chunk order.
-
-    Kept out of the parallel kernels, where numba could turn ``sum(axis=0)``
-    into a parallel reduction whose rounding depends on the thread count.
-    """
-    total = per_chunk[0].copy()
-    for c in range(1, per_chunk.shape[0]):
-        total += per_chunk[c]
-    return total
-
-
-@njit(**JIT_OPTIONS)
-def _sum_in_order(per_chunk):
-    """Sum a 1-D array of per-chunk values sequentially, in chunk order."""
-    total = 0.0
-    for value in per_chunk:
-        total += value
-    return total

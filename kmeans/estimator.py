@@ -42,8 +42,8 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     max_iter : int, default=300
         Maximum number of Lloyd iterations per run.
     tol : float, default=1e-4
-        Stop when the summed squared centre shift is at most
-        ``tol * mean(np.var(X, axis=0))``.
+        Stop when the summed squared centre shift is at most ``tol`` times
+        the mean feature variance of X, weighted by ``sample_weight``.
     verbose : int, default=0
         Print the inertia at each iteration and why a run stopped.
     random_state : int, RandomState instance or None, default=None
@@ -84,8 +84,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     A run stops when the labels do not change, or when the centres move by at
     most the scaled ``tol``; a last assignment step then makes ``labels_``
-    agree with the centres. As in scikit-learn, ``X`` is centred on its mean
-    during fit, which gives the same seeds.
+    agree with the centres.
 
     Differences from scikit-learn 1.9, all deliberate:
 
@@ -98,11 +97,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     - a relocated empty cluster's centre is exactly a data point, and samples
       with zero weight are never chosen; scikit-learn can leave an
       unnormalised weighted sum as a centre;
-    - zero weight is removal everywhere: such samples are not counted as
-      distinct clusters, nor compared when choosing the best run;
-    - ``labels_`` and ``predict`` return int64 (scikit-learn: int32), and
-      ``labels_`` is always the final assignment of ``X`` to
-      ``cluster_centers_``;
+    - weights act as repetition everywhere: ``tol`` is scaled by the
+      *weighted* feature variance (scikit-learn: unweighted; the same with
+      unit weights), and zero-weight samples are not counted as distinct
+      clusters, nor compared when choosing the best run;
+    - X is not centred on its mean: scikit-learn centres it to make its
+      expanded distances accurate, which differences of coordinates already
+      are; the seeds drawn are the same, and no copy of X is made;
+    - ``labels_`` and ``predict`` return int64 (scikit-learn: int32);
     - float32 input is computed in float64.
 
     Examples
@@ -162,19 +164,14 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         _check_n_clusters(self.n_clusters, sample_weight)
         steps, init, n_init = self._check_params(X)
         random_state = check_random_state(self.random_state)
-        tol = _tolerance(X, self.tol)
-        # scikit-learn centres X before seeding: centring too gives the same seeds
-        X_mean = X.mean(axis=0)
-        X_centered = X - X_mean
+        tol = _tolerance(X, sample_weight, self.tol)
         best = None
         for _ in range(n_init):
-            centers = self._init_centers(X_centered, X_mean, init, sample_weight, random_state, steps)
-            run = _lloyd(X_centered, sample_weight, centers, self.max_iter, tol, steps, self.verbose)
+            centers = self._init_centers(X, init, sample_weight, random_state, steps)
+            run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose)
             if best is None or (run.inertia < best.inertia and not _is_same_clustering(run, best, sample_weight)):
                 best = run
-        self.cluster_centers_ = best.centers + X_mean
-        self.labels_, self.inertia_ = steps.assign_labels(X, sample_weight, self.cluster_centers_)
-        self.n_iter_ = best.n_iter
+        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
         self._n_features_out = self.n_clusters
         _warn_if_fewer_clusters(self.labels_, sample_weight, self.n_clusters)
         return self
@@ -278,15 +275,15 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             return steps, init, 1
         return steps, init, self.n_init
 
-    def _init_centers(self, X_centered, X_mean, init, sample_weight, random_state, steps):
-        """Initial centres, in the centred coordinates of X_centered."""
+    def _init_centers(self, X, init, sample_weight, random_state, steps):
+        """Initial centres: drawn from X as scikit-learn draws them, or the init array."""
         if isinstance(init, str) and init == "k-means++":
-            centers, _ = _kmeans_plusplus(X_centered, self.n_clusters, sample_weight, random_state, steps)
+            centers, _ = _kmeans_plusplus(X, self.n_clusters, sample_weight, random_state, steps)
         elif isinstance(init, str) and init == "random":
             p = sample_weight / sample_weight.sum()
-            centers = X_centered[random_state.choice(X_centered.shape[0], size=self.n_clusters, replace=False, p=p)]
+            centers = X[random_state.choice(X.shape[0], size=self.n_clusters, replace=False, p=p)]
         else:
-            centers = init - X_mean
+            centers = init
         if self.verbose:
             print("Initialization complete")
         return centers
@@ -398,9 +395,18 @@ def _is_same_clustering(run, best, sample_weight):
     return len(pairs) == len(np.unique(run.labels[kept]))
 
 
-def _tolerance(X, tol):
-    """Absolute tolerance on the squared centre shift: tol times the mean feature variance."""
-    return 0.0 if tol == 0 else float(np.mean(np.var(X, axis=0)) * tol)
+def _tolerance(X, sample_weight, tol):
+    """Absolute tolerance on the squared centre shift: tol times the mean weighted feature variance.
+
+    With unit weights this is scikit-learn's value, bit for bit. scikit-learn
+    ignores the weights here, so that weighting rows would change the
+    tolerance, and the result, compared with repeating or removing them.
+    """
+    if tol == 0:
+        return 0.0
+    mean = np.average(X, axis=0, weights=sample_weight)
+    variances = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    return float(np.mean(variances) * tol)
 
 
 def _warn_if_fewer_clusters(labels, sample_weight, n_clusters):

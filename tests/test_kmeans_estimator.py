@@ -1,0 +1,383 @@
+"""kmeans.KMeans against scikit-learn's KMeans: same start, same numbers."""
+
+import doctest
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.spatial.distance import cdist
+from sklearn.cluster import KMeans as SkKMeans
+from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.metrics import adjusted_rand_score
+from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data, parametrize_with_checks
+
+import kmeans.estimator
+from kmeans import KMeans, kmeans_plusplus
+from conftest import make_blobs, photo_pixels
+
+
+def shared_init(X, n_clusters, seed=0):
+    """Initial centres next to data points but off the 1/255 grid, given to both implementations.
+
+    On the grid, some pixels would be exactly halfway between two centres, and
+    the two distance formulas can break such ties differently.
+    """
+    rng = np.random.default_rng(seed)
+    return X[rng.choice(len(X), n_clusters, replace=False)] + rng.uniform(0.1, 0.9, (n_clusters, X.shape[1]))
+
+
+def assert_same_fit(ours, theirs):
+    # the same init fixes the label order, so the labels compare as they are
+    assert_array_equal(ours.labels_, theirs.labels_)
+    assert ours.n_iter_ == theirs.n_iter_
+    # the same means after the same iterations, summed in another order and without
+    # the ||c||² - 2x·c expansion: agreement to about 1e-11 measured on the photos
+    assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-9)
+    assert_allclose(ours.inertia_, theirs.inertia_, rtol=1e-9)
+
+
+def photo_subsample(name, n_samples=20_000):
+    X = photo_pixels(name)
+    return X[np.random.default_rng(0).choice(len(X), n_samples, replace=False)]
+
+
+def distinct_colors(X):
+    colors, counts = np.unique(X, axis=0, return_counts=True)
+    return colors, counts.astype(np.float64)
+
+
+# ---------------------------------------------------------------- scikit-learn's numbers
+
+
+@pytest.fixture(scope="module", params=["china.jpg", "flower.jpg"], ids=["china", "flower"])
+def photo_fits(request):
+    """Ours and scikit-learn's KMeans on all pixels of a real photo, k=10, from the same init array."""
+    X = photo_pixels(request.param)
+    init = shared_init(X, 10, seed=1)
+    return X, KMeans(10, init=init).fit(X), SkKMeans(10, init=init).fit(X)
+
+
+def test_same_numbers_as_sklearn_on_real_photos(photo_fits):
+    _, ours, theirs = photo_fits
+    assert_same_fit(ours, theirs)
+
+
+def test_labels_are_the_final_assignment(photo_fits):
+    X, ours, _ = photo_fits
+    assert_array_equal(ours.labels_, ours.predict(X))
+    assert ours.labels_.dtype == np.int64
+    assert ours.score(X) == -ours.inertia_  # the same kernel on the same data and centres
+
+
+def sklearn_tol(X, sample_weight, tol=1e-4):
+    """The tol that gives scikit-learn our absolute tolerance: it scales tol by the unweighted variance."""
+    mean = np.average(X, axis=0, weights=sample_weight)
+    weighted_variance = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    return tol * weighted_variance.mean() / X.var(axis=0).mean()
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 3, 5])
+def test_same_numbers_as_sklearn_on_blobs(n_features):
+    X = make_blobs(n_samples=3000, n_features=n_features, n_centers=5, seed=n_features)
+    init = shared_init(X, 5, seed=n_features)
+    assert_same_fit(KMeans(5, init=init).fit(X), SkKMeans(5, init=init).fit(X))
+
+
+@pytest.mark.parametrize("init", ["array", "k-means++"])
+def test_same_numbers_as_sklearn_with_weights(init):
+    X = make_blobs(n_samples=3000, n_features=3, n_centers=5, seed=16)
+    sample_weight = np.random.default_rng(16).uniform(0.2, 3.0, len(X))
+    init = shared_init(X, 5, seed=16) if init == "array" else init
+    ours = KMeans(5, init=init, random_state=0).fit(X, sample_weight=sample_weight)
+    theirs = SkKMeans(5, init=init, random_state=0, tol=sklearn_tol(X, sample_weight))
+    assert_same_fit(ours, theirs.fit(X, sample_weight=sample_weight))
+
+
+@pytest.mark.parametrize("name", ["china.jpg", "flower.jpg"], ids=["china", "flower"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_same_seed_gives_sklearns_labels(name, seed):
+    """k-means++ from the same integer seed: same seeds drawn, same iterations, same labels."""
+    X = photo_subsample(name)
+    ours = KMeans(10, random_state=seed).fit(X)
+    theirs = SkKMeans(10, random_state=seed).fit(X)
+    assert_same_fit(ours, theirs)
+
+
+def test_kmeans_plusplus_median_inertia_within_one_percent_of_sklearn():
+    X = photo_subsample("china.jpg")
+    ours = [KMeans(8, random_state=seed).fit(X).inertia_ for seed in range(5)]
+    theirs = [SkKMeans(8, random_state=seed).fit(X).inertia_ for seed in range(5)]
+    # the issue's bar; the same seeds give the same runs, so the medians agree far closer
+    assert abs(np.median(ours) / np.median(theirs) - 1) < 0.01
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_kmeans_plusplus_draws_the_rows_sklearn_draws(seed):
+    X = photo_subsample("flower.jpg")
+    sample_weight = np.random.default_rng(seed).integers(1, 5, len(X)).astype(np.float64)
+    centers, indices = kmeans_plusplus(X, 12, sample_weight=sample_weight, random_state=seed)
+    sk_centers, sk_indices = sk_kmeans_plusplus(X, 12, sample_weight=sample_weight, random_state=seed)
+    assert_array_equal(indices, sk_indices)
+    assert_array_equal(centers, sk_centers)
+
+
+def test_random_state_instance_is_drawn_from_as_sklearn_does():
+    """The Gaussian mixture's inits: KMeans(n_init=1) and kmeans_plusplus drawing from one RandomState.
+
+    Our fit on the distinct colours weighted by their counts is scikit-learn's fit on
+    the colours repeated (copies next to each other, so the same points are drawn).
+    """
+    colors, counts = distinct_colors(photo_subsample("china.jpg", 50_000))
+    ours_rs, theirs_rs = np.random.RandomState(7), np.random.RandomState(7)
+    ours = KMeans(6, n_init=1, random_state=ours_rs).fit(colors, sample_weight=counts)
+    theirs = SkKMeans(6, n_init=1, random_state=theirs_rs).fit(colors.repeat(counts.astype(int), axis=0))
+    assert_array_equal(ours.labels_.repeat(counts.astype(int)), theirs.labels_)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert_allclose(ours.cluster_centers_, theirs.cluster_centers_, rtol=1e-9)  # as in assert_same_fit
+    _, indices = kmeans_plusplus(colors, 6, sample_weight=counts, random_state=ours_rs)
+    _, sk_indices = sk_kmeans_plusplus(colors, 6, sample_weight=counts, random_state=theirs_rs)
+    assert_array_equal(indices, sk_indices)
+    assert ours_rs.uniform() == theirs_rs.uniform()  # both generators advanced by the same draws
+
+
+@pytest.mark.parametrize("params", [dict(init="random"), dict(n_init=4)], ids=["random-init", "n_init=4"])
+def test_best_of_several_runs_is_sklearns(params):
+    X = make_blobs(n_samples=2000, n_features=3, n_centers=6, spread=1.0, seed=3)
+    ours = KMeans(6, random_state=0, **params).fit(X)
+    theirs = SkKMeans(6, random_state=0, **params).fit(X)
+    assert_same_fit(ours, theirs)
+
+
+def test_empty_cluster_relocation_matches_sklearn():
+    X = make_blobs(n_samples=1000, n_features=2, n_centers=3, seed=4)
+    init = np.vstack([shared_init(X, 3, seed=4), [[100.0, 100.0]]])  # the last centre attracts nothing
+    ours, theirs = KMeans(4, init=init).fit(X), SkKMeans(4, init=init).fit(X)
+    assert_same_fit(ours, theirs)
+
+
+def test_reference_engine_gives_the_same_fit():
+    X = make_blobs(n_samples=2000, n_features=3, n_centers=5, seed=5)
+    fast = KMeans(5, random_state=0).fit(X)
+    slow = KMeans(5, random_state=0, engine="reference").fit(X)
+    assert_same_fit(slow, fast)
+
+
+# ---------------------------------------------------------------- sample weights
+
+
+def test_integer_weights_equal_repeated_rows():
+    X = make_blobs(n_samples=500, n_features=3, n_centers=4, seed=6)
+    sample_weight = np.random.default_rng(6).integers(1, 5, len(X))
+    X_repeated = np.repeat(X, sample_weight, axis=0)  # copies next to each other: k-means++ draws the same points
+    for init in [shared_init(X, 4, seed=6), "k-means++"]:
+        weighted = KMeans(4, init=init, random_state=0).fit(X, sample_weight=sample_weight)
+        repeated = KMeans(4, init=init, random_state=0).fit(X_repeated)
+        assert_array_equal(weighted.labels_.repeat(sample_weight), repeated.labels_)
+        assert weighted.n_iter_ == repeated.n_iter_
+        # w·x against x + x + ... in sums of about 1500 terms: a few ulps
+        assert_allclose(weighted.cluster_centers_, repeated.cluster_centers_, rtol=1e-12)
+        assert_allclose(weighted.inertia_, repeated.inertia_, rtol=1e-12)
+
+
+def test_zero_weight_equals_removal():
+    X = make_blobs(n_samples=500, n_features=3, n_centers=4, seed=7)
+    rng = np.random.default_rng(7)
+    outliers = rng.uniform(-50, 50, size=(40, 3))  # would pull centres if they counted
+    position = rng.permutation(len(X) + len(outliers))
+    X_with = np.empty((len(position), 3))
+    X_with[position[: len(X)]], X_with[position[len(X) :]] = X, outliers
+    sample_weight = np.zeros(len(X_with))
+    sample_weight[position[: len(X)]] = 1.0
+    for init in [shared_init(X, 4, seed=7), "k-means++"]:
+        kept = KMeans(4, init=init, random_state=0).fit(X)
+        masked = KMeans(4, init=init, random_state=0).fit(X_with, sample_weight=sample_weight)
+        assert_array_equal(masked.labels_[position[: len(X)]], kept.labels_)
+        assert masked.n_iter_ == kept.n_iter_
+        # zeros added in other chunks: only the summation grouping differs
+        assert_allclose(masked.cluster_centers_, kept.cluster_centers_, rtol=1e-12)
+        assert_allclose(masked.inertia_, kept.inertia_, rtol=1e-12)
+
+
+def test_distinct_colours_with_counts_equal_all_pixels():
+    """The image pipeline fits the distinct colours weighted by their counts instead of every pixel."""
+    X = photo_pixels("china.jpg")
+    colors, counts = distinct_colors(X)
+    init = shared_init(X, 10, seed=3)
+    by_color = KMeans(10, init=init).fit(colors, sample_weight=counts)
+    by_pixel = KMeans(10, init=init).fit(X)
+    assert by_color.n_iter_ == by_pixel.n_iter_
+    assert_allclose(by_color.cluster_centers_, by_pixel.cluster_centers_, rtol=1e-9)  # sums of 273k terms, regrouped
+    assert_allclose(by_color.inertia_, by_pixel.inertia_, rtol=1e-9)
+    assert_array_equal(by_color.predict(X), by_pixel.labels_)
+
+
+# ---------------------------------------------------------------- scikit-learn's estimator checks
+
+SEEDS_DEPEND_ON_ROW_ORDER = (
+    "k-means++ draws rows by position, exactly as scikit-learn does, so the shuffled weighted data and the "
+    "repeated data start from different seeds; from a fixed init array the check passes "
+    "(test_sklearn_sample_weight_check_passes_from_a_fixed_start)"
+)
+
+
+@parametrize_with_checks(
+    [KMeans(n_clusters=2, random_state=0), KMeans(n_clusters=2, random_state=0, engine="reference")],
+    expected_failed_checks=lambda est: {"check_sample_weight_equivalence_on_dense_data": SEEDS_DEPEND_ON_ROW_ORDER},
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.mark.parametrize("n_clusters", [2, 3, 4])
+def test_sklearn_sample_weight_check_passes_from_a_fixed_start(n_clusters):
+    # the check fits 15 rows of 30 uniform features; any fixed start inside that cube works
+    init = np.random.default_rng(n_clusters).uniform(size=(n_clusters, 30))
+    check_sample_weight_equivalence_on_dense_data("KMeans", KMeans(n_clusters, init=init))
+
+
+# ---------------------------------------------------------------- methods and degenerate data
+
+
+def test_transform_score_and_fit_predict():
+    X = make_blobs(n_samples=400, n_features=2, n_centers=3, seed=8)
+    sample_weight = np.random.default_rng(8).uniform(0.5, 2, len(X))
+    km = KMeans(3, random_state=0)
+    labels = km.fit_predict(X, sample_weight=sample_weight)
+    assert_array_equal(labels, km.labels_)
+    assert_allclose(km.transform(X), cdist(X, km.cluster_centers_), rtol=1e-12)  # sqrt of the same squares
+    assert_array_equal(KMeans(3, random_state=0).fit_transform(X, sample_weight=sample_weight), km.transform(X))
+    assert km.score(X, sample_weight=sample_weight) == -km.inertia_
+    assert_allclose(km.score(X[:10]), -cdist(X[:10], km.cluster_centers_, "sqeuclidean").min(axis=1).sum(), rtol=1e-12)
+    assert list(km.get_feature_names_out()) == ["kmeans0", "kmeans1", "kmeans2"]
+
+
+def test_int_and_float32_input_are_fitted_in_float64():
+    X = np.rint(make_blobs(n_samples=300, n_features=3, seed=9) * 10)
+    init = shared_init(X, 3)
+    as_float64 = KMeans(3, init=init).fit(X)
+    for X_other in [X.astype(np.int32), X.astype(np.float32)]:
+        km = KMeans(3, init=init).fit(X_other)
+        assert km.cluster_centers_.dtype == np.float64
+        assert_array_equal(km.cluster_centers_, as_float64.cluster_centers_)  # the values are exact in every dtype
+
+
+def test_identical_points_warn_and_give_one_centre():
+    X = np.tile([[3.0, -1.0, 2.0]], (20, 1))
+    with pytest.warns(ConvergenceWarning, match=r"distinct clusters \(1\) found smaller than n_clusters \(3\)"):
+        km = KMeans(3, random_state=0).fit(X)
+    assert_array_equal(km.cluster_centers_, np.tile(X[0], (3, 1)))
+    assert km.inertia_ == 0.0
+
+
+def test_more_clusters_than_distinct_points_keeps_centres_on_data_points():
+    # scikit-learn 1.9 gives cluster_centers_[1] == [4, 4] here (an unnormalised sum)
+    X = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 10)
+    init = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    with pytest.warns(ConvergenceWarning, match=r"distinct clusters \(2\)"):
+        km = KMeans(3, init=init, max_iter=1).fit(X)
+    assert_array_equal(km.cluster_centers_, [[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
+    assert km.inertia_ == 0.0
+
+
+def test_as_many_clusters_as_samples():
+    X = make_blobs(n_samples=6, n_features=2, seed=10)
+    km = KMeans(6, random_state=0).fit(X)
+    assert sorted(km.labels_) == list(range(6))
+    assert km.inertia_ == 0.0
+
+
+def test_one_feature_matches_sklearn_from_the_same_seed():
+    X = make_blobs(n_samples=500, n_features=1, n_centers=3, seed=11)
+    assert_same_fit(KMeans(3, random_state=0).fit(X), SkKMeans(3, random_state=0).fit(X))
+
+
+def test_labels_compare_up_to_permutation_across_seeds():
+    X = make_blobs(n_samples=600, n_features=2, n_centers=3, spread=0.2, seed=12)
+    first, second = KMeans(3, random_state=0).fit(X), KMeans(3, random_state=1).fit(X)
+    assert adjusted_rand_score(first.labels_, second.labels_) == 1.0  # well separated: one optimum
+
+
+def test_array_init_with_several_runs_warns_and_runs_once():
+    X = make_blobs(n_samples=100, seed=13)
+    with pytest.warns(RuntimeWarning, match="running one init instead of n_init=3"):
+        KMeans(4, init=shared_init(X, 4), n_init=3).fit(X)
+
+
+def test_verbose_prints_each_iteration(capsys):
+    X = make_blobs(n_samples=200, seed=14)
+    km = KMeans(4, random_state=0, verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert "Initialization complete" in out
+    assert f"Iteration {km.n_iter_ - 1}, inertia" in out
+    assert "Converged at iteration" in out
+
+
+def test_docstring_examples_run():
+    failures, _ = doctest.testmod(kmeans.estimator, raise_on_error=False)
+    assert failures == 0
+
+
+# ---------------------------------------------------------------- bad input
+
+X_GOOD = make_blobs(n_samples=6, n_features=3, seed=15)
+X_NAN = X_GOOD.copy()
+X_NAN[2, 1] = np.nan
+
+
+@pytest.mark.parametrize(
+    "params, X, sample_weight, error, match",
+    [
+        (dict(n_clusters=2), X_NAN, None, ValueError, r"X contains NaN or inf in 1 row"),
+        (dict(n_clusters=0), X_GOOD, None, ValueError, r"n_clusters=0 must be >= 1"),
+        (dict(n_clusters=2.5), X_GOOD, None, TypeError, r"n_clusters=2.5 must be an integer"),
+        (dict(n_clusters=8), X_GOOD, None, ValueError, r"n_clusters=8 exceeds n_samples=6"),
+        (dict(n_clusters=3), X_GOOD, [1, 1, 0, 0, 0, 0], ValueError, r"n_clusters=3 exceeds the 2 samples with positive weight"),
+        (dict(n_clusters=2, init=np.zeros((2, 2))), X_GOOD, None, ValueError, r"init has shape \(2, 2\); expected .* \(2, 3\)"),
+        (dict(n_clusters=2, init=np.zeros((3, 3))), X_GOOD, None, ValueError, r"init has shape \(3, 3\)"),
+        (dict(n_clusters=2, init=np.full((2, 3), np.nan)), X_GOOD, None, ValueError, r"init contains NaN or inf"),
+        (dict(n_clusters=2, init="kmeans"), X_GOOD, None, ValueError, r"init='kmeans' must be 'k-means\+\+', 'random'"),
+        (dict(n_clusters=2, n_init=0), X_GOOD, None, ValueError, r"n_init=0 must be >= 1"),
+        (dict(n_clusters=2, max_iter=0), X_GOOD, None, ValueError, r"max_iter=0 must be >= 1"),
+        (dict(n_clusters=2, tol=-1.0), X_GOOD, None, ValueError, r"tol=-1.0 must be a number >= 0"),
+        (dict(n_clusters=2, engine="cuda"), X_GOOD, None, ValueError, r"engine='cuda' is not one of \['numba', 'reference'\]"),
+        (dict(n_clusters=2), X_GOOD, [1, 1, -1, 1, 1, 1], ValueError, r"sample_weight contains negative values \(min -1.0\)"),
+        (dict(n_clusters=2), X_GOOD, [1, 1, np.inf, 1, 1, 1], ValueError, r"sample_weight contains NaN or inf"),
+        (dict(n_clusters=2), X_GOOD, np.zeros(6), ValueError, r"sample_weight is zero everywhere"),
+        (dict(n_clusters=2), X_GOOD, np.ones(4), ValueError, r"sample_weight has shape \(4,\); expected \(6,\)"),
+    ],
+    ids=[
+        "nan-X", "zero-clusters", "float-clusters", "more-clusters-than-samples", "too-few-positive-weights",
+        "init-features", "init-clusters", "init-nan", "init-name", "n_init", "max_iter", "tol", "engine",
+        "negative-weight", "inf-weight", "zero-weights", "weight-length",
+    ],
+)  # fmt: skip
+def test_bad_input_raises_a_clear_error(params, X, sample_weight, error, match):
+    with pytest.raises(error, match=match):
+        KMeans(**params).fit(X, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("method", ["predict", "transform", "score"])
+def test_methods_before_fit_say_to_call_fit(method):
+    with pytest.raises(NotFittedError, match=f"call fit before {method}"):
+        getattr(KMeans(2), method)(X_GOOD)
+
+
+def test_predict_checks_features_and_finite_values():
+    km = KMeans(2, random_state=0).fit(X_GOOD)
+    with pytest.raises(ValueError, match="X has 2 features, but KMeans is expecting 3 features"):
+        km.predict(X_GOOD[:, :2])
+    with pytest.raises(ValueError, match=r"X contains NaN or inf in 1 row\(s\); drop or impute them before calling predict"):
+        km.predict(X_NAN)
+
+
+def test_kmeans_plusplus_checks_its_input():
+    with pytest.raises(ValueError, match=r"n_clusters=7 exceeds n_samples=6"):
+        kmeans_plusplus(X_GOOD, 7)
+    with pytest.raises(ValueError, match=r"X contains NaN or inf"):
+        kmeans_plusplus(X_NAN, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning on good input
+        centers, indices = kmeans_plusplus(X_GOOD, 3, random_state=0)
+    assert_array_equal(centers, X_GOOD[indices])
