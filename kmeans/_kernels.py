@@ -180,8 +180,8 @@ def _sq_dist_chunk(X, centers, sq_dist):
 
 
 @njit(**JIT_OPTIONS)
-def _potentials_chunk(X, sample_weight, closest_dist_sq, candidates, potentials):
-    """`candidate_potentials` on one chunk: fills ``potentials``."""
+def _candidates_chunk(X, sample_weight, closest_dist_sq, candidates, closest_dist_sq_with, potentials):
+    """`evaluate_candidates` on one chunk: fills ``closest_dist_sq_with`` and ``potentials``."""
     n_samples, n_features = X.shape
     x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
     dist = np.empty(BLOCK_SIZE, dtype=np.float64)
@@ -191,9 +191,13 @@ def _potentials_chunk(X, sample_weight, closest_dist_sq, candidates, potentials)
         _load_block(X, start, stop, x_block)
         for t in range(candidates.shape[0]):
             _block_sq_dist(x_block, stop - start, candidates[t], dist)
+            potential = 0.0  # a local sum: adding into potentials[t] would go through memory
             for j in range(stop - start):
                 i = start + j
-                potentials[t] += sample_weight[i] * min(closest_dist_sq[i], dist[j])
+                closest = min(closest_dist_sq[i], dist[j])
+                closest_dist_sq_with[t, i] = closest
+                potential += sample_weight[i] * closest
+            potentials[t] += potential
 
 
 # ---------------------------------------------------------------- in chunk order
@@ -305,8 +309,8 @@ def squared_distances(X, centers):
 
 
 @njit(parallel=True, **JIT_OPTIONS)
-def candidate_potentials(X, sample_weight, closest_dist_sq, candidates):
-    """Numba version of `reference.candidate_potentials`.
+def evaluate_candidates(X, sample_weight, closest_dist_sq, candidates):
+    """Numba version of `reference.evaluate_candidates`.
 
     Parameters
     ----------
@@ -316,14 +320,22 @@ def candidate_potentials(X, sample_weight, closest_dist_sq, candidates):
 
     Returns
     -------
+    closest_dist_sq_with : ndarray of shape (n_candidates, n_samples)
     potentials : ndarray of shape (n_candidates,)
     """
     n_samples = X.shape[0]
+    n_candidates = candidates.shape[0]
     n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
-    potentials = np.empty((n_chunks, candidates.shape[0]), dtype=np.float64)
+    closest_dist_sq_with = np.empty((n_candidates, n_samples), dtype=np.float64)
+    potentials = np.empty((n_chunks, n_candidates), dtype=np.float64)
     for c in prange(n_chunks):
         start, stop = _chunk_bounds(c, n_samples)
-        _potentials_chunk(
-            X[start:stop], sample_weight[start:stop], closest_dist_sq[start:stop], candidates, potentials[c]
+        _candidates_chunk(
+            X[start:stop],
+            sample_weight[start:stop],
+            closest_dist_sq[start:stop],
+            candidates,
+            closest_dist_sq_with[:, start:stop],
+            potentials[c],
         )
-    return _sum_rows(potentials)
+    return closest_dist_sq_with, _sum_rows(potentials)

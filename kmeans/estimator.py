@@ -344,18 +344,16 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps):
     last_positive = np.flatnonzero(sample_weight)[-1]
     indices = np.empty(n_clusters, dtype=np.int64)
     indices[0] = random_state.choice(n_samples, p=sample_weight / sample_weight.sum())
-    closest_dist_sq = steps.squared_distances(X, X[indices[:1]])[:, 0]
-    potential = sample_weight @ closest_dist_sq
+    no_centre_yet = np.full(n_samples, np.inf)  # every sample is infinitely far from the nearest centre
+    closest_dist_sq_with, potentials = steps.evaluate_candidates(X, sample_weight, no_centre_yet, X[indices[:1]])
+    closest_dist_sq, potential = closest_dist_sq_with[0], potentials[0]
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * potential
         candidate_ids = np.searchsorted(np.cumsum(sample_weight * closest_dist_sq), rand_vals)
         np.clip(candidate_ids, None, last_positive, out=candidate_ids)
-        potentials = steps.candidate_potentials(X, sample_weight, closest_dist_sq, X[candidate_ids])
+        closest_dist_sq_with, potentials = steps.evaluate_candidates(X, sample_weight, closest_dist_sq, X[candidate_ids])
         best = np.argmin(potentials)  # first minimum wins ties
-        potential = potentials[best]
-        indices[c] = candidate_ids[best]
-        new_dist_sq = steps.squared_distances(X, X[indices[c : c + 1]])[:, 0]
-        closest_dist_sq = np.minimum(closest_dist_sq, new_dist_sq)
+        indices[c], closest_dist_sq, potential = candidate_ids[best], closest_dist_sq_with[best], potentials[best]
     return X[indices], indices
 
 
@@ -388,29 +386,30 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0):
 
 
 def _is_same_clustering(run, best, sample_weight):
-    """True if each of run's clusters lies inside one of best's (positive-weight samples only)."""
+    """True if each of run's clusters lies inside one of best's (positive-weight samples only), as scikit-learn."""
     n_clusters = len(run.centers)
     kept = sample_weight > 0
-    pairs = np.unique(run.labels[kept] * n_clusters + best.labels[kept])
-    return len(pairs) == len(np.unique(run.labels[kept]))
+    pairs = np.zeros((n_clusters, n_clusters), dtype=bool)
+    pairs[run.labels[kept], best.labels[kept]] = True
+    return bool((pairs.sum(axis=1) <= 1).all())
 
 
 def _tolerance(X, sample_weight, tol):
     """Absolute tolerance on the squared centre shift: tol times the mean weighted feature variance.
 
-    With unit weights this is scikit-learn's value, bit for bit. scikit-learn
+    With unit weights this is scikit-learn's value (to rounding). scikit-learn
     ignores the weights here, so that weighting rows would change the
     tolerance, and the result, compared with repeating or removing them.
     """
     if tol == 0:
         return 0.0
-    mean = np.average(X, axis=0, weights=sample_weight)
-    variances = np.average((X - mean) ** 2, axis=0, weights=sample_weight)
+    w = sample_weight / sample_weight.sum()
+    variances = w @ (X - w @ X) ** 2
     return float(np.mean(variances) * tol)
 
 
 def _warn_if_fewer_clusters(labels, sample_weight, n_clusters):
-    n_distinct = len(np.unique(labels[sample_weight > 0]))
+    n_distinct = np.count_nonzero(np.bincount(labels[sample_weight > 0], minlength=n_clusters))
     if n_distinct < n_clusters:
         warnings.warn(
             f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "

@@ -101,14 +101,17 @@ def lloyd_step(X, sample_weight, centers):
     return labels, sum_x, nk, inertia
 
 
-def candidate_potentials(X, sample_weight, closest_dist_sq, candidates):
-    r"""Inertia after adding each candidate centre in turn (k-means++ trials).
+def evaluate_candidates(X, sample_weight, closest_dist_sq, candidates):
+    r"""What adding each candidate centre would do (a k-means++ trial).
 
     .. math::
-        \phi_t = \sum_i w_i \min\left(D_i^2, \lVert x_i - y_t \rVert^2\right)
+        D_{ti}^2 = \min\left(D_i^2, \lVert x_i - y_t \rVert^2\right), \qquad
+        \phi_t = \sum_i w_i D_{ti}^2
 
     where :math:`D_i^2` is the squared distance from :math:`x_i` to the nearest
-    centre chosen so far and :math:`y_t` is candidate :math:`t`.
+    centre chosen so far (:math:`+\infty` before the first) and :math:`y_t` is
+    candidate :math:`t`. k-means++ keeps the candidate with the lowest
+    potential :math:`\phi_t`.
 
     Parameters
     ----------
@@ -120,10 +123,13 @@ def candidate_potentials(X, sample_weight, closest_dist_sq, candidates):
 
     Returns
     -------
+    closest_dist_sq_with : ndarray of shape (n_candidates, n_samples)
+        :math:`D_{ti}^2`: row ``t`` is the new ``closest_dist_sq`` if candidate ``t`` is kept.
     potentials : ndarray of shape (n_candidates,)
+        :math:`\phi_t`.
     """
-    sq_dist = squared_distances(X, candidates)
-    return sample_weight @ np.minimum(closest_dist_sq[:, None], sq_dist)
+    closest_dist_sq_with = np.minimum(closest_dist_sq, squared_distances(X, candidates).T)
+    return closest_dist_sq_with, closest_dist_sq_with @ sample_weight
 
 
 def update_centers(X, sample_weight, centers, labels, sum_x, nk):

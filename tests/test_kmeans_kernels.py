@@ -59,11 +59,15 @@ def test_squared_distances_match_reference(problem):
     assert_allclose(_kernels.squared_distances(X, centers), reference.squared_distances(X, centers), rtol=1e-12)
 
 
-def test_candidate_potentials_match_reference(problem):
+@pytest.mark.parametrize("first", [False, True], ids=["later-centre", "first-centre"])
+def test_evaluate_candidates_matches_reference(problem, first):
     X, sample_weight, centers, closest_dist_sq = problem
-    got = _kernels.candidate_potentials(X, sample_weight, closest_dist_sq, centers[1:])
-    want = reference.candidate_potentials(X, sample_weight, closest_dist_sq, centers[1:])
-    assert_allclose(got, want, rtol=1e-10)  # chunked sums vs a matrix-vector product
+    if first:
+        closest_dist_sq = np.full(len(X), np.inf)  # how k-means++ evaluates its first centre
+    closest_with, potentials = _kernels.evaluate_candidates(X, sample_weight, closest_dist_sq, centers[1:])
+    want_closest_with, want_potentials = reference.evaluate_candidates(X, sample_weight, closest_dist_sq, centers[1:])
+    assert_allclose(closest_with, want_closest_with, rtol=1e-12)  # the same squares, up to NumPy's reduction order
+    assert_allclose(potentials, want_potentials, rtol=1e-10)  # chunked sums vs a matrix-vector product
 
 
 @pytest.mark.parametrize("n_features", [3, 4], ids=["rgb-path", "general-path"])
@@ -86,8 +90,9 @@ def test_kernel_bodies_as_plain_python_match_reference():
     assert_allclose(sum_x, want_sum_x, rtol=1e-10)  # same tolerance as the compiled kernel
     assert_allclose(nk, want_nk, rtol=1e-10)
     assert_allclose(inertia, want_inertia, rtol=1e-10)
-    got = _kernels.candidate_potentials.py_func(X, sample_weight, closest_dist_sq, centers)
-    assert_allclose(got, reference.candidate_potentials(X, sample_weight, closest_dist_sq, centers), rtol=1e-10)
+    _, potentials = _kernels.evaluate_candidates.py_func(X, sample_weight, closest_dist_sq, centers)
+    _, want_potentials = reference.evaluate_candidates(X, sample_weight, closest_dist_sq, centers)
+    assert_allclose(potentials, want_potentials, rtol=1e-10)
 
 
 THREADS_SCRIPT = """

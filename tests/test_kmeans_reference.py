@@ -53,13 +53,23 @@ def test_lloyd_step_sums_each_cluster(problem):
     assert inertia == reference.assign_labels(X, sample_weight, centers)[1]
 
 
-def test_candidate_potentials_follow_the_formula(problem, rng):
+def test_evaluate_candidates_follows_the_formula(problem, rng):
     X, sample_weight, centers = problem
     closest_dist_sq = cdist(X, centers[:2], "sqeuclidean").min(axis=1)
     candidates = X[rng.choice(len(X), 5, replace=False)]
-    want = [np.sum(sample_weight * np.minimum(closest_dist_sq, ((X - y) ** 2).sum(axis=1))) for y in candidates]
-    # matrix-vector product against a sum: different order, same terms
-    assert_allclose(reference.candidate_potentials(X, sample_weight, closest_dist_sq, candidates), want, rtol=1e-12)
+    closest_dist_sq_with, potentials = reference.evaluate_candidates(X, sample_weight, closest_dist_sq, candidates)
+    for t, y in enumerate(candidates):
+        want = np.minimum(closest_dist_sq, ((X - y) ** 2).sum(axis=1))
+        assert_allclose(closest_dist_sq_with[t], want, rtol=1e-12)  # cdist and a sum of squares: a few ulps
+        assert_allclose(potentials[t], np.sum(sample_weight * want), rtol=1e-12)  # same terms, another order
+
+
+def test_evaluate_candidates_before_any_centre_gives_plain_distances(problem):
+    X, sample_weight, centers = problem
+    no_centre_yet = np.full(len(X), np.inf)
+    closest_dist_sq_with, potentials = reference.evaluate_candidates(X, sample_weight, no_centre_yet, centers[:1])
+    assert_array_equal(closest_dist_sq_with[0], reference.squared_distances(X, centers[:1])[:, 0])
+    assert np.isfinite(potentials[0])
 
 
 def test_update_centers_is_the_weighted_mean(problem):
