@@ -1,0 +1,86 @@
+"""Smoke test of ``benchmarks/run.py``: it runs on a tiny image and writes the tables it promises.
+
+No timing thresholds, ever: this machine's speed says nothing about the code.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMED_CASES = {"gmm-iter", "gmm-fit", "kmeans-iter", "kmeans-fit", "gmm-predict", "kmeans-predict", "gmm-sample",
+               "segment"}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """Run ``benchmarks/run.py --quick`` once; return (output folder, what it printed)."""
+    out = tmp_path_factory.mktemp("bench")
+    # one thread per library: this checks that the script works, not how fast, and one thread
+    # keeps it quick and steady on a machine whose other core is busy with other tests
+    single = {name: "1" for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600, env={**os.environ, **single},
+    )
+    assert completed.returncode == 0, completed.stderr
+    return out, completed.stdout
+
+
+def test_json_has_every_case_with_both_sides_and_quality(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "results.json").read_text())
+    assert {row["case"] for row in results["cases"]} == TIMED_CASES
+    for row in results["cases"]:
+        for library in ("emseg", "sklearn"):
+            seconds = row[library]["seconds"]
+            assert set(seconds) == {"median", "min", "max", "n"}
+            assert seconds["min"] <= seconds["median"] <= seconds["max"]
+            assert seconds["n"] >= 2
+        assert row["speedup"] == pytest.approx(row["sklearn"]["seconds"]["median"] / row["emseg"]["seconds"]["median"])
+        assert -1.0 <= row["ari"] <= 1.0
+        if row["metric"] in ("lower bound", "inertia"):
+            assert "value" in row["emseg"] and "value" in row["sklearn"]
+
+
+def test_json_records_machine_memory_startup_scaling(quick_run):
+    out, _ = quick_run
+    results = json.loads((out / "results.json").read_text())
+    machine = results["machine"]
+    assert machine["numba_threads"] >= 1 and machine["cpu"]
+    assert {"numba", "scikit_learn", "numpy"} <= set(machine["versions"])
+    assert any(pool["user_api"] == "blas" for pool in machine["threadpools"])
+    assert results["warmup_seconds"] > 0
+    assert {(r["model"], r["library"]) for r in results["memory"]} == {("gmm", "emseg"), ("gmm", "sklearn")}
+    assert all(r["peak_mib"] >= 0 and r["baseline_mib"] > 0 for r in results["memory"])
+    assert results["startup"]["warm"]["process_seconds"] > results["startup"]["warm"]["import_seconds"]
+    scaling = results["scaling"]
+    assert [r["n_pixels"] for r in scaling["pixels"] if r["model"] == "gmm"] == sorted(
+        r["n_pixels"] for r in scaling["pixels"] if r["model"] == "gmm")
+    assert [r["k"] for r in scaling["k"] if r["model"] == "kmeans"] == [2, 4]
+    assert {"emseg, all pixels", "emseg, distinct colours", "scikit-learn, all pixels"} == set(
+        scaling["pixels"][0]["series"])
+    assert {target["reached"] for target in results["targets"]} <= {True, False, None}
+
+
+def test_markdown_is_written_and_printed(quick_run):
+    out, printed = quick_run
+    text = (out / "RESULTS.md").read_text()
+    for heading in ("## Machine", "## Targets", "## Timings", "## Peak memory", "## Start-up", "## Scaling",
+                    "## How it was measured"):
+        assert heading in text
+    assert "| case | image | emseg on |" in text
+    assert text.strip() in printed
+
+
+def test_plot_is_a_png_when_matplotlib_is_installed(quick_run):
+    out, _ = quick_run
+    if importlib.util.find_spec("matplotlib") is None:
+        pytest.skip("matplotlib (the optional bench extra) is not installed")
+    assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
