@@ -53,6 +53,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         'numba' runs `kmeans._kernels` (fused, parallel); 'reference' runs
         the plain-NumPy steps in `kmeans.reference`. Both give the same
         results to rounding.
+    callback : callable or None, default=None
+        Called as ``callback(n_iter, inertia)`` after every Lloyd iteration,
+        with the inertia of the centres the samples were just assigned to (the
+        value ``verbose`` prints); for progress displays.
 
     Attributes
     ----------
@@ -133,6 +137,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         verbose=0,
         random_state=None,
         engine="numba",
+        callback=None,
     ):
         self.n_clusters = n_clusters
         self.init = init
@@ -142,6 +147,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.verbose = verbose
         self.random_state = random_state
         self.engine = engine
+        self.callback = callback
 
     def fit(self, X, y=None, sample_weight=None):
         """Compute the k-means clustering.
@@ -168,7 +174,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         best = None
         for _ in range(n_init):
             centers = self._init_centers(X, init, sample_weight, random_state, steps)
-            run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose)
+            run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose, self.callback)
             if best is None or (run.inertia < best.inertia and not _is_same_clustering(run, best, sample_weight)):
                 best = run
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
@@ -216,7 +222,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def score(self, X, y=None, sample_weight=None):
-        """Minus the inertia of ``X`` with respect to the fitted centres.
+        r"""Minus the inertia of ``X`` with respect to the fitted centres.
 
         Parameters
         ----------
@@ -227,7 +233,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         Returns
         -------
         score : float
-            :math:`-\\sum_i w_i \\min_k \\lVert x_i - c_k \\rVert^2`.
+            :math:`-\sum_i w_i \min_k \lVert x_i - c_k \rVert^2`.
         """
         self._check_fitted("score")
         X = self._validate_X(X, reset=False, method="score")
@@ -236,7 +242,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return -inertia
 
     def _validate_X(self, X, *, reset, method):
-        """2-D float64 C-contiguous copy-if-needed of X; finite values only."""
+        """X as a 2-D C-contiguous float64 array (copied only if needed), checked finite."""
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False)
         X = np.ascontiguousarray(X, dtype=np.float64)
         _check_finite(X, method)
@@ -357,7 +363,7 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps):
     return X[indices], indices
 
 
-def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0):
+def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=None):
     """One run of Lloyd's algorithm from ``centers``, stopping as scikit-learn does.
 
     Stops on strict convergence (labels unchanged) or when the summed squared
@@ -372,6 +378,8 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0):
         centers = new_centers
         if verbose:
             print(f"Iteration {n_iter - 1}, inertia {inertia}.")
+        if callback is not None:
+            callback(n_iter, inertia)
         if labels_old is not None and np.array_equal(labels, labels_old):
             if verbose:
                 print(f"Converged at iteration {n_iter - 1}: strict convergence.")

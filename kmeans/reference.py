@@ -1,4 +1,4 @@
-r"""Lloyd's algorithm and k-means++ seeding in plain NumPy: the version to learn from.
+r"""Lloyd's algorithm and the k-means++ trials in plain NumPy: the version to learn from.
 
 k-means looks for centres :math:`c_1, \dots, c_K` that minimise the weighted
 inertia
@@ -143,9 +143,9 @@ def update_centers(X, sample_weight, centers, labels, sum_x, nk):
     samples farthest from their current centre (`farthest_samples`) each
     leave their cluster and become, alone, an empty cluster's new centre.
     Unlike scikit-learn, a relocated centre is exactly that sample, and
-    samples with zero weight are never chosen. If no sample is away from its
-    centre (fewer distinct points than clusters), the remaining empty clusters
-    take the centre of the heaviest cluster, which is then a data point.
+    samples with zero weight are never chosen. Clusters still empty after that
+    (every sample sits on its centre, as when there are fewer distinct points
+    than clusters) take the centre of the heaviest cluster.
 
     Parameters
     ----------

@@ -314,6 +314,16 @@ def test_verbose_prints_each_iteration(capsys):
     assert "Converged at iteration" in out
 
 
+def test_callback_sees_every_iteration():
+    X = make_blobs(n_samples=200, seed=14)
+    calls = []
+    km = KMeans(4, random_state=0, callback=lambda n_iter, inertia: calls.append((n_iter, inertia))).fit(X)
+    assert [n_iter for n_iter, _ in calls] == list(range(1, km.n_iter_ + 1))
+    inertias = [inertia for _, inertia in calls]
+    assert np.all(np.diff(inertias) <= 1e-12 * inertias[0])  # Lloyd never raises J; allow rounding at the end
+    assert inertias[-1] >= km.inertia_ * (1 - 1e-12)  # the last update step can only lower it further
+
+
 def test_docstring_examples_run():
     failures, _ = doctest.testmod(kmeans.estimator, raise_on_error=False)
     assert failures == 0
