@@ -184,20 +184,20 @@ def test_integer_weights_equal_repeated_rows():
 def test_zero_weight_equals_removal():
     X = make_blobs(n_samples=500, n_features=3, n_centers=4, seed=7)
     rng = np.random.default_rng(7)
-    outliers = rng.uniform(-50, 50, size=(40, 3))  # would pull centres if they counted
-    position = rng.permutation(len(X) + len(outliers))
-    X_with = np.empty((len(position), 3))
-    X_with[position[: len(X)]], X_with[position[len(X) :]] = X, outliers
-    sample_weight = np.zeros(len(X_with))
-    sample_weight[position[: len(X)]] = 1.0
+    n_total = len(X) + 40
+    kept = np.sort(rng.choice(n_total, len(X), replace=False))  # the rows keep their order: same draws
+    X_with = rng.uniform(-50, 50, size=(n_total, 3))  # outliers that would pull centres if they counted
+    X_with[kept] = X
+    sample_weight = np.zeros(n_total)
+    sample_weight[kept] = 1.0
     for init in [shared_init(X, 4, seed=7), "k-means++"]:
-        kept = KMeans(4, init=init, random_state=0).fit(X)
-        masked = KMeans(4, init=init, random_state=0).fit(X_with, sample_weight=sample_weight)
-        assert_array_equal(masked.labels_[position[: len(X)]], kept.labels_)
-        assert masked.n_iter_ == kept.n_iter_
-        # zeros added in other chunks: only the summation grouping differs
-        assert_allclose(masked.cluster_centers_, kept.cluster_centers_, rtol=1e-12)
-        assert_allclose(masked.inertia_, kept.inertia_, rtol=1e-12)
+        alone = KMeans(4, init=init, random_state=0).fit(X)
+        among = KMeans(4, init=init, random_state=0).fit(X_with, sample_weight=sample_weight)
+        assert_array_equal(among.labels_[kept], alone.labels_)
+        assert among.n_iter_ == alone.n_iter_
+        # the k-means++ potentials are summed in blocks that now hold other rows: rounding only
+        assert_allclose(among.cluster_centers_, alone.cluster_centers_, rtol=1e-12)
+        assert_allclose(among.inertia_, alone.inertia_, rtol=1e-12)
 
 
 def test_distinct_colours_with_counts_equal_all_pixels():
