@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from em import GaussianMixture, image
+from em import GaussianMixture, image, learn
 from kmeans import KMeans
 
 PROG = "emseg"
@@ -62,6 +62,8 @@ class Progress:
 def _make_model(method, k, args, progress):
     options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol, callback=progress)
     options = {key: value for key, value in options.items() if value is not None}  # None: the model's default
+    if _wants_trace(args):
+        options["trace"] = True
     return (GaussianMixture if method == "gmm" else KMeans)(k, **options)
 
 
@@ -76,6 +78,11 @@ def _fit(method, picture, args):
         labels = image.fit_labels(model, picture)
     progress.close()
     return model, labels, time.perf_counter() - start
+
+
+def _wants_trace(args):
+    """True when a view of the iterations was asked for (only `segment` has these options)."""
+    return any(getattr(args, name, None) for name in ("trace", "animate", "plot_convergence"))
 
 
 def _usable_k(picture, k):
@@ -110,13 +117,33 @@ def _segment(args):
     output = args.output or _default_output(args, f"{args.method}_k{args.k}")
     for path in filter(None, (output, args.labels)):
         image.check_output_path(path, [args.image])
+    for path, suffixes in ((args.trace, (".csv", ".json")), (args.animate, (".gif",)),
+                           (args.plot_convergence, (".png", ".svg", ".pdf"))):
+        if path:
+            image.check_output_path(path, [args.image], suffixes)
+    if args.plot_convergence:
+        learn.require_matplotlib()
     model, labels, _ = _fit(args.method, picture, args)
     colors = image.model_colors(model)
     palette = colors if args.palette == "means" else image.distinct_palette(len(colors))
     _write(output, image.paint(labels, palette), picture, [args.image])
     if args.labels:
         print(image.save_labels(args.labels, labels))
+    _write_iteration_views(args, model, picture, k=len(colors))
     return 0
+
+
+def _write_iteration_views(args, model, picture, k):
+    """The --trace, --animate and --plot-convergence outputs of `segment`."""
+    if args.trace:
+        text = learn.trace_csv(model.trace_) if args.trace.lower().endswith(".csv") else learn.trace_json(model.trace_)
+        print(image.save_text(args.trace, text))
+    if args.animate:
+        frames = learn.animation_frames(model.trace_, picture, longest=args.animate_size)
+        print(image.save_animation(args.animate, frames, learn.captions(model.trace_)))
+    if args.plot_convergence:
+        title = f"{Path(args.image).name}: {args.method}, k={k}"
+        print(image.save_figure(args.plot_convergence, learn.convergence_figure(model.trace_, title)))
 
 
 def _sample(args):
@@ -157,6 +184,14 @@ def _demo(args):
     print(f"{'method':<8} {'iterations':>10} {'objective':>15} {'value':>16} {'seconds':>8}")
     for method, n_iter, objective, value, seconds in rows:
         print(f"{method:<8} {n_iter:>10} {objective:>15} {value:>16.6g} {seconds:>8.3f}")
+    return 0
+
+
+def _explain(args):
+    picture = image.thumbnail(_load(args), args.size)
+    k = _usable_k(picture, args.k)
+    print(learn.explain(picture, k, random_state=args.seed, n_iter=args.iterations, n_shown=args.pixels,
+                        name=Path(args.image).name), end="")
     return 0
 
 
@@ -228,6 +263,12 @@ def build_parser():
     segment.add_argument("--labels", metavar="LABELS", help="also write the label map: an 8-bit image (.png) for k <= 256, or .npy")
     segment.add_argument("--palette", choices=("means", "distinct"), default="means",
                          help="paint with each cluster's mean colour, or with k well-separated colours (default: means)")
+    segment.add_argument("--trace", metavar="TRACE", help="write every iteration's parameters and objective: .csv or .json")
+    segment.add_argument("--animate", metavar="GIF", help="write an animated .gif, one frame per iteration")
+    segment.add_argument("--animate-size", type=_positive_int, default=480, metavar="PIXELS",
+                         help="longest side of the animation's frames; the fit keeps full resolution (default: 480)")
+    segment.add_argument("--plot-convergence", metavar="PLOT",
+                         help="plot the objective per iteration: .png, .svg or .pdf (needs matplotlib: pip install 'emseg[bench]')")
 
     sample = add("sample", "Fit a mixture and generate a new image of the same size from it.", _sample)
     sample.add_argument("-o", "--output", help="output image (default: IMAGE-STEM_sample_ORDER_kK.png here)")
@@ -239,6 +280,20 @@ def build_parser():
     demo = add("demo", "The notebook end to end: mixture, k-means, generated image and a summary sheet.", _demo, image_optional=True)
     demo.add_argument("-o", "--output", default=".", metavar="OUTDIR", help="folder for the four images (default: .)")
 
+    explain = commands.add_parser(
+        "explain", help="Print the first EM iterations on a tiny copy of the image, step by step.",
+        description="Shrink the image to a few hundred pixels, fit a k-component mixture with the readable "
+                    "NumPy steps of em/reference.py, and print every number of the first iterations.")
+    explain.add_argument("image", metavar="IMAGE", help="any image Pillow reads")
+    explain.add_argument("-k", type=_positive_int, default=3, help="number of components (default: 3)")
+    explain.add_argument("--seed", type=int, default=0, help="random seed of the k-means start (default: 0)")
+    explain.add_argument("--iterations", type=_positive_int, default=2, help="EM iterations to show (default: 2)")
+    explain.add_argument("--pixels", type=_positive_int, default=4, help="pixels whose responsibilities are shown (default: 4)")
+    explain.add_argument("--size", type=_positive_int, default=16, help="longest side of the tiny copy, in pixels (default: 16)")
+    explain.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
+                         help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
+    explain.set_defaults(handler=_explain)
+
     compare = add("compare", "Fit emseg's and scikit-learn's models on the same pixels and seed; report time and agreement.", _compare)
     compare.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
@@ -248,7 +303,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (image.ImageError, ValueError, OSError) as error:
+    except (image.ImageError, ValueError, OSError, learn.MissingDependency) as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 # Pillow's extension -> format table, read once the plugins are loaded
 Image.init()
@@ -122,10 +122,16 @@ def _to_rgb_alpha(image):
 
 # ------------------------------------------------------------------ writing
 
-def check_output_path(path, inputs=()):
-    """Raise ImageError unless ``path`` can be written: a known extension, an existing writable folder, not an input."""
+def check_output_path(path, inputs=(), suffixes=None):
+    """Raise ImageError unless ``path`` can be written: a known extension, an existing writable folder, not an input.
+
+    ``suffixes`` lists the extensions allowed (such as ``(".csv", ".json")``);
+    None allows any image format Pillow writes, and .npy.
+    """
     path = Path(path)
-    if path.suffix.lower() not in WRITE_FORMATS and path.suffix.lower() != ".npy":
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise ImageError(f"{path}: unknown output extension {path.suffix!r}; use {' or '.join(suffixes)}.")
+    if suffixes is None and path.suffix.lower() not in WRITE_FORMATS and path.suffix.lower() != ".npy":
         raise ImageError(f"{path}: unknown output extension {path.suffix!r}; use .png, .jpg, .tif, .webp or .bmp.")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -173,6 +179,56 @@ def save_labels(path, labels):
         raise ImageError(f"{path}: {labels.max() + 1} labels do not fit an 8-bit image; write a .npy label map.")
     image = Image.fromarray(np.where(labels < 0, 0, labels).astype(np.uint8), "L")
     return _write_atomically(path, lambda file: image.save(file, format=WRITE_FORMATS[path.suffix.lower()]))
+
+
+def save_text(path, text):
+    """Write a text file (UTF-8) atomically."""
+    return _write_atomically(path, lambda file: file.write(text.encode("utf-8")))
+
+
+def save_figure(path, figure):
+    """Write a matplotlib figure atomically; the format follows the extension (.png, .svg or .pdf)."""
+    path = Path(path)
+    return _write_atomically(path, lambda file: figure.savefig(file, format=path.suffix.lower()[1:]))
+
+
+def save_animation(path, frames, captions, frame_ms=500, last_ms=2000):
+    """Write an animated GIF atomically, one frame per image, each with its caption in a white strip below.
+
+    Parameters
+    ----------
+    path : str or Path
+    frames : list of ndarray of shape (height, width, 3), uint8
+        All of the same size.
+    captions : list of str
+        One line of text per frame, drawn with Pillow's default font.
+    frame_ms, last_ms : int
+        How long each frame is shown, and the last one, in milliseconds.
+
+    Notes
+    -----
+    The text is drawn without anti-aliasing, so a frame holds only its image's
+    colours plus black and white, and GIF's 256-colour palette keeps them
+    exact (for up to 254 colours). Pillow merges a frame into the previous one
+    when they are identical; the captions differ, so every frame is kept.
+    """
+    font = ImageFont.load_default()
+    margin = 4
+    height, width = frames[0].shape[:2]
+    text_width = max(font.getbbox(caption)[2] for caption in captions)
+    text_height = max(font.getbbox(caption)[3] for caption in captions)
+    size = (max(width, text_width + 2 * margin), height + text_height + 2 * margin)
+    images = []
+    for frame, caption in zip(frames, captions):
+        canvas = Image.new("RGB", size, "white")
+        canvas.paste(Image.fromarray(frame), (0, 0))
+        draw = ImageDraw.Draw(canvas)
+        draw.fontmode = "1"  # no anti-aliasing: the text adds black and nothing else
+        draw.text((margin, height + margin), caption, fill="black", font=font)
+        images.append(canvas)
+    durations = [frame_ms] * (len(images) - 1) + [last_ms]
+    return _write_atomically(path, lambda file: images[0].save(
+        file, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
 
 
 # ----------------------------------------------------------------- pixels
@@ -225,6 +281,41 @@ def distinct_palette(n_colors):
 def paint(labels, palette):
     """Colour each pixel by its label, (height, width, 3) uint8; transparent pixels (-1) are black."""
     return np.where(labels[:, :, None] >= 0, palette[np.maximum(labels, 0)], 0).astype(np.uint8)
+
+
+def resize_nearest(array, longest):
+    """An image or label map resized by nearest neighbour so that its longest side is about ``longest`` pixels.
+
+    Every output pixel is a copy of an input pixel, so a label map stays a
+    label map. Shrinking takes the pixel nearest each output pixel's centre;
+    enlarging repeats each pixel a whole number of times, so blocks stay even.
+
+    Parameters
+    ----------
+    array : ndarray of shape (height, width) or (height, width, channels)
+    longest : int
+
+    Returns
+    -------
+    resized : ndarray of shape (new_height, new_width, ...)
+    """
+    height, width = array.shape[:2]
+    scale = longest / max(height, width)
+    if scale >= 1:
+        scale = float(int(scale))
+
+    def nearest(n):
+        return np.minimum(((np.arange(max(1, round(n * scale))) + 0.5) / scale).astype(np.int64), n - 1)
+
+    return array[nearest(height)[:, None], nearest(width)]
+
+
+def thumbnail(picture, max_side):
+    """The picture shrunk by nearest neighbour so that no side exceeds ``max_side``; a smaller picture is kept as is."""
+    if max(picture.rgb.shape[:2]) <= max_side:
+        return picture
+    alpha = None if picture.alpha is None else resize_nearest(picture.alpha, max_side)
+    return Picture(resize_nearest(picture.rgb, max_side), alpha, picture.notes)
 
 
 def sample_pixels(model, picture, order="grouped", labels=None, random_state=0):
