@@ -98,7 +98,13 @@ def test_same_numbers_as_sklearn_with_weights(init):
 @pytest.mark.parametrize("name", ["china.jpg", "flower.jpg"], ids=["china", "flower"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_same_seed_gives_sklearns_labels(name, seed):
-    """k-means++ from the same integer seed: same seeds drawn, same iterations, same labels."""
+    """k-means++ from the same integer seed: same seeds drawn, same iterations, same labels.
+
+    The seeds are pixels, on the 1/255 grid, so a pixel can be exactly halfway
+    between two of them, and the two distance formulas may break that tie
+    apart. At k=10 no such tie moves a label for these seeds; at k=16 or 32 on
+    some seeds 4 to 160 labels of 30,000 differ (seeds drawn still identical).
+    """
     X = photo_subsample(name)
     ours = KMeans(10, random_state=seed).fit(X)
     theirs = SkKMeans(10, random_state=seed).fit(X)
