@@ -118,7 +118,7 @@ def _segment(args):
     for path in filter(None, (output, args.labels)):
         image.check_output_path(path, [args.image])
     for path, suffixes in ((args.trace, (".csv", ".json")), (args.animate, (".gif",)),
-                           (args.plot_convergence, (".png", ".svg", ".pdf"))):
+                           (args.plot_convergence, (".png",))):
         if path:
             image.check_output_path(path, [args.image], suffixes)
     if args.plot_convergence:
@@ -268,7 +268,7 @@ def build_parser():
     segment.add_argument("--animate-size", type=_positive_int, default=480, metavar="PIXELS",
                          help="longest side of the animation's frames; the fit keeps full resolution (default: 480)")
     segment.add_argument("--plot-convergence", metavar="PLOT",
-                         help="plot the objective per iteration: .png, .svg or .pdf (needs matplotlib: pip install 'emseg[bench]')")
+                         help="plot the objective per iteration as a .png (needs matplotlib: pip install 'emseg[bench]')")
 
     sample = add("sample", "Fit a mixture and generate a new image of the same size from it.", _sample)
     sample.add_argument("-o", "--output", help="output image (default: IMAGE-STEM_sample_ORDER_kK.png here)")

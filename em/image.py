@@ -187,9 +187,8 @@ def save_text(path, text):
 
 
 def save_figure(path, figure):
-    """Write a matplotlib figure atomically; the format follows the extension (.png, .svg or .pdf)."""
-    path = Path(path)
-    return _write_atomically(path, lambda file: figure.savefig(file, format=path.suffix.lower()[1:]))
+    """Write a matplotlib figure atomically as a PNG (no date in it: the same figure gives the same bytes)."""
+    return _write_atomically(path, lambda file: figure.savefig(file, format="png"))
 
 
 def save_animation(path, frames, captions, frame_ms=500, last_ms=2000):
