@@ -1,6 +1,6 @@
 """Time kmeans.KMeans (reference and numba engines) against scikit-learn's KMeans, side by side.
 
-Run:  .venv/bin/python benchmarks/bench_kmeans.py [--repeats 7] [--image china.jpg] [--no-cold]
+Run:  .venv/bin/python benchmarks/bench_kmeans.py [--repeats 7] [--image china.jpg] [--threads N] [--no-cold]
 
 1. Compile: a cold numba compile (a subprocess with an empty cache), and the
    first fit in this process (a cache load once compiled).
@@ -26,7 +26,7 @@ import numba
 import numpy as np
 from sklearn.cluster import KMeans as SkKMeans
 from sklearn.datasets import load_sample_image
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from kmeans import KMeans
 
@@ -92,9 +92,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="timed rounds per engine (median of these)")
     parser.add_argument("--image", default="china.jpg", help="photo bundled with scikit-learn")
+    parser.add_argument("--threads", type=int, help="threads for both numba and scikit-learn's OpenMP (default: all)")
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-compile subprocess (about 15-30 s)")
     args = parser.parse_args(argv)
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads, user_api="openmp"):
+        run(args)
 
+
+def run(args):
+    """Print the table for ``args`` (parsed by `main`)."""
     X = load_sample_image(args.image).reshape(-1, 3).astype(np.float64)
     colors, counts = np.unique(X, axis=0, return_counts=True)
     counts = counts.astype(np.float64)
