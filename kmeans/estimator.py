@@ -1,6 +1,7 @@
 """KMeans: Lloyd's algorithm with greedy k-means++ seeding, scikit-learn compatible."""
 
 import numbers
+import time
 import warnings
 from collections import namedtuple
 
@@ -16,7 +17,7 @@ from .reference import update_centers
 ENGINES = {"numba": _kernels, "reference": reference}
 
 # one Lloyd run: final centres, labels and inertia, and the iterations it took
-_Run = namedtuple("_Run", "centers labels inertia n_iter")
+_Run = namedtuple("_Run", "centers labels inertia n_iter trace")
 
 
 class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
@@ -57,6 +58,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         Called as ``callback(n_iter, inertia)`` after every Lloyd iteration,
         with the inertia of the centres the samples were just assigned to (the
         value ``verbose`` prints); for progress displays.
+    trace : bool, default=False
+        Record every iteration of the kept run in ``trace_``. Costs one extra
+        assignment pass per iteration; nothing when off.
 
     Attributes
     ----------
@@ -70,6 +74,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         Lloyd iterations of the kept run.
     n_features_in_ : int
         Number of features seen during fit.
+    trace_ : dict of ndarray
+        Only with ``trace=True``. Row t holds the centres after t iterations
+        (row 0: the initial ones): ``iteration``, ``centers`` (t, K, D),
+        ``seconds`` since the run started, ``n_changed``, the total weight of
+        samples whose nearest centre changed from row t-1, and ``inertia``,
+        the inertia computed in iteration t (so of the centres of row t-1;
+        NaN in row 0).
 
     See Also
     --------
@@ -138,6 +149,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         random_state=None,
         engine="numba",
         callback=None,
+        trace=False,
     ):
         self.n_clusters = n_clusters
         self.init = init
@@ -148,6 +160,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self.random_state = random_state
         self.engine = engine
         self.callback = callback
+        self.trace = trace
 
     def fit(self, X, y=None, sample_weight=None):
         """Compute the k-means clustering.
@@ -174,10 +187,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         best = None
         for _ in range(n_init):
             centers = self._init_centers(X, init, sample_weight, random_state, steps)
-            run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose, self.callback)
+            trace = _Trace(steps, X, sample_weight) if self.trace else None
+            run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose, self.callback, trace)
             if best is None or (run.inertia < best.inertia and not _is_same_clustering(run, best, sample_weight)):
                 best = run
-        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best
+        self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best[:4]
+        if self.trace:
+            self.trace_ = best.trace.as_dict()
         self._n_features_out = self.n_clusters
         _warn_if_fewer_clusters(self.labels_, sample_weight, self.n_clusters)
         return self
@@ -363,7 +379,7 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps):
     return X[indices], indices
 
 
-def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=None):
+def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=None, trace=None):
     """One run of Lloyd's algorithm from ``centers``, stopping as scikit-learn does.
 
     Stops on strict convergence (labels unchanged) or when the summed squared
@@ -371,11 +387,15 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=
     first; then assigns the samples to the final centres.
     """
     labels_old = None
+    if trace is not None:
+        trace.record(np.nan, centers)
     for n_iter in range(1, max_iter + 1):
         labels, sum_x, nk, inertia = steps.lloyd_step(X, sample_weight, centers)
         new_centers = update_centers(X, sample_weight, centers, labels, sum_x, nk)
         center_shift_sq = ((new_centers - centers) ** 2).sum()
         centers = new_centers
+        if trace is not None:
+            trace.record(inertia, centers)
         if verbose:
             print(f"Iteration {n_iter - 1}, inertia {inertia}.")
         if callback is not None:
@@ -390,7 +410,25 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=
             break
         labels_old = labels
     labels, inertia = steps.assign_labels(X, sample_weight, centers)
-    return _Run(centers, labels, inertia, n_iter)
+    return _Run(centers, labels, inertia, n_iter, trace)
+
+
+class _Trace:
+    """The per-iteration record behind ``KMeans.trace_``."""
+
+    def __init__(self, steps, X, sample_weight):
+        self.steps, self.X, self.sample_weight = steps, X, sample_weight
+        self.rows, self.labels, self.start = [], None, time.perf_counter()
+
+    def record(self, inertia, centers):
+        labels, _ = self.steps.assign_labels(self.X, self.sample_weight, centers)
+        changed = 0.0 if self.labels is None else self.sample_weight[labels != self.labels].sum()
+        self.labels = labels
+        self.rows.append((len(self.rows), inertia, centers, time.perf_counter() - self.start, changed))
+
+    def as_dict(self):
+        names = ("iteration", "inertia", "centers", "seconds", "n_changed")
+        return {name: np.array(column) for name, column in zip(names, zip(*self.rows))}
 
 
 def _is_same_clustering(run, best, sample_weight):
