@@ -88,7 +88,7 @@ def _wants_trace(args):
 def _usable_k(picture, k):
     n_colors = len(image.distinct_colors(picture.rgb, picture.mask)[0])
     if k > n_colors:
-        _say(f"warning: the image has only {n_colors} distinct colours; using k={n_colors} instead of {k}.")
+        _say(f"warning: the image has only {n_colors} distinct colour{'s' * (n_colors > 1)}; using k={n_colors} instead of {k}.")
         return n_colors
     return k
 
@@ -123,6 +123,9 @@ def _segment(args):
             image.check_output_path(path, [args.image], suffixes)
     if args.plot_convergence:
         learn.require_matplotlib()
+    outputs = [Path(p).resolve() for p in (output, args.labels, args.trace, args.animate, args.plot_convergence) if p]
+    if len(set(outputs)) < len(outputs):
+        raise image.ImageError("two outputs name the same file; give each output its own path.")
     model, labels, _ = _fit(args.method, picture, args)
     colors = image.model_colors(model)
     palette = colors if args.palette == "means" else image.distinct_palette(len(colors))

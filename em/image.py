@@ -259,6 +259,8 @@ def fit_labels(model, picture):
     ``sample_weight``, exactly the fit on every pixel. Transparent pixels get -1.
     """
     colors, counts, inverse = distinct_colors(picture.rgb, picture.mask)
+    if len(colors) == 1:  # estimators need two rows: one colour split into two halves is the same data
+        colors, counts = np.repeat(colors, 2, axis=0), np.repeat(counts / 2, 2)
     labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
     labels[picture.mask] = model.fit(colors, sample_weight=counts).predict(colors)[inverse]
     return labels

@@ -173,3 +173,16 @@ def test_every_subcommand_has_help(capsys):
         with pytest.raises(SystemExit) as exit_info:
             cli.main([command, "--help"])
         assert exit_info.value.code == 0 and "-k K" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method", ["gmm", "kmeans"])
+def test_a_single_colour_image_segments(capsys, tmp_path, method):
+    Image.new("RGB", (6, 4), (10, 200, 30)).save("flat.png")
+    code, out, err = run(capsys, "segment", "flat.png", "--method", method, "-o", "out.png")
+    assert code == 0 and "only 1 distinct colour; using k=1" in err
+    assert (pixels(tmp_path / "out.png") == (10, 200, 30)).all()
+
+
+def test_two_outputs_may_not_share_a_file(capsys, rgb_image_path):
+    code, _, err = run(capsys, "segment", rgb_image_path, "-o", "same.png", "--plot-convergence", "same.png")
+    assert code == 1 and "two outputs name the same file" in err
