@@ -31,6 +31,8 @@ import math
 import numpy as np
 from numba import njit, parallel_chunksize, prange
 
+from .reference import scatter_about_new_means
+
 # cache: compiled code is reused across processes. fastmath stays off so that
 # -inf survives in log space and the results match reference.py. error_model="numpy"
 # drops the division-by-zero check that would stop the loops from vectorising.
@@ -39,7 +41,6 @@ JIT_OPTIONS = dict(cache=True, fastmath=False, error_model="numpy")
 CHUNK_SIZE = 2048  # samples per parallel task: fixed by the data, never by the thread count
 BLOCK = 256  # samples per vectorised inner loop; the scratch arrays stay in cache
 LOG_2PI = math.log(2.0 * math.pi)
-NK_EPS = 10.0 * np.finfo(np.float64).eps  # as reference.NK_EPS
 
 # exp(v) = 2**n * exp(r), with n = round(v / ln 2) and |r| <= ln(2) / 2
 LOG2E = 1.4426950408889634
@@ -171,8 +172,6 @@ def _scratch(n_components, n_features):
     )
 
 
-@dynamic_chunks
-@njit(parallel=True, **JIT_OPTIONS)
 def e_step_stats(X, sample_weight, means, precisions, log_weights):
     """Numba version of `reference.e_step_stats`: one fused E-step and sufficient-statistics pass.
 
@@ -190,6 +189,18 @@ def e_step_stats(X, sample_weight, means, precisions, log_weights):
         sum_xx is the scatter about the new means, as in the reference.
     log_lik : float
         Σ_n w_n log p(x_n) under the parameters passed in.
+    """
+    nk, sum_x, sum_dd, log_lik = e_step_sums(X, sample_weight, means, precisions, log_weights)
+    return (*scatter_about_new_means(nk, sum_x, sum_dd, means), log_lik)
+
+
+@dynamic_chunks
+@njit(parallel=True, **JIT_OPTIONS)
+def e_step_sums(X, sample_weight, means, precisions, log_weights):
+    """Numba version of `reference.e_step_sums`: N_k, Σ w γ x, the scatter about the *current* means, log-likelihood.
+
+    Sums of several row blocks add up to the sums of their union, so the
+    dask path calls this on each block and corrects the scatter once.
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
@@ -231,12 +242,7 @@ def e_step_stats(X, sample_weight, means, precisions, log_weights):
                 for d in range(n_features):
                     sum_x[c, k, d] += lane_x[k, d, b]
                     sum_dd[c, k, d] += lane_dd[k, d, b]
-    nk_total = nk.sum(axis=0)
-    sum_x_total = sum_x.sum(axis=0)
-    # Σ γ (x - μ_new)² = Σ γ (x - μ_old)² - N_k (μ_new - μ_old)²
-    shift = sum_x_total / (nk_total + NK_EPS).reshape(-1, 1) - means
-    scatter = sum_dd.sum(axis=0) - nk_total.reshape(-1, 1) * shift * shift
-    return nk_total + NK_EPS, sum_x_total, np.maximum(scatter, 0.0), log_lik.sum()
+    return nk.sum(axis=0), sum_x.sum(axis=0), sum_dd.sum(axis=0), log_lik.sum()
 
 
 @dynamic_chunks

@@ -166,6 +166,51 @@ def e_step_stats(X, sample_weight, means, precisions, log_weights):
     return nk, sum_x, sum_xx, float(sample_weight @ log_norm)
 
 
+def e_step_sums(X, sample_weight, means, precisions, log_weights):
+    r"""The E-step's weighted sums, with the scatter taken about the *current* means.
+
+    .. math::
+        N_k = \sum_n w_n \gamma_{nk}, \qquad
+        S_k = \sum_n w_n \gamma_{nk}\, x_n, \qquad
+        D_k = \sum_n w_n \gamma_{nk}\, (x_n - \mu_k)^2
+
+    Unlike :math:`Q_k`, every term is a plain sum over samples, so the sums of
+    row blocks add up to the sums of the whole: the dask path computes them
+    block by block, adds them, and calls `scatter_about_new_means` once.
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+        Without the ``NK_EPS`` guard.
+    sum_x, sum_dd : ndarray of shape (n_components, n_features)
+    log_lik : float
+    """
+    log_resp, log_norm = e_step(X, means, precisions, log_weights)
+    resp = np.exp(log_resp) * sample_weight[:, None]
+    sum_dd = np.einsum("nk,nkd->kd", resp, (X[:, None, :] - means[None, :, :]) ** 2)
+    return resp.sum(axis=0), resp.T @ X, sum_dd, float(sample_weight @ log_norm)
+
+
+def scatter_about_new_means(nk, sum_x, sum_dd, means):
+    r"""Turn the sums of `e_step_sums` into those of `sufficient_statistics`.
+
+    .. math::
+        Q_k = D_k - N_k (\bar{x}_k - \mu_k)^2, \qquad \bar{x}_k = S_k / N_k
+
+    The shift :math:`\bar{x}_k - \mu_k` is small once EM is under way, so the
+    subtraction loses little; a result below 0 can only be rounding and is set to 0.
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+        With ``NK_EPS`` added.
+    sum_x, sum_xx : ndarray of shape (n_components, n_features)
+    """
+    shift = sum_x / (nk + NK_EPS).reshape(-1, 1) - means
+    scatter = sum_dd - nk.reshape(-1, 1) * shift * shift
+    return nk + NK_EPS, sum_x, np.maximum(scatter, 0.0)
+
+
 def score_samples(X, means, precisions, log_weights):
     r""":math:`\log p(x_n)` for each sample, shape (n_samples,)."""
     return e_step(X, means, precisions, log_weights)[1]
