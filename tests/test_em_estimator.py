@@ -131,6 +131,7 @@ def test_engines_give_the_same_fit():
 
 # ------------------------------------------------------------- sample_weight
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0 runs to max_iter
 def test_integer_weights_equal_repeated_rows(rng):
     X = make_blobs(400, 3, 3)
     counts = rng.integers(0, 4, size=len(X))
@@ -151,6 +152,7 @@ def test_integer_weights_equal_repeated_rows_with_default_init(rng):
     assert_allclose(weighted.means_, repeated.means_, rtol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0 runs to max_iter
 def test_zero_weight_equals_removal(rng):
     X = make_blobs(400, 3, 3)
     keep = rng.random(len(X)) < 0.7
