@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from kmeans import KMeans, kmeans_plusplus
+from kmeans.estimator import is_dask_array
 
 from . import _kernels, reference
 from .reference import NK_EPS, m_step
@@ -184,9 +185,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
+            A dask array is fitted block by block on its scheduler; see `em.distributed`.
         y : ignored
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
             Non-negative weights; an integer weight counts the row that many times.
 
         Returns
@@ -194,8 +196,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        if is_dask_array(X):
+            from . import distributed
+
+            return distributed.fit_mixture(self, X, sample_weight)
         X, sample_weight = self._validate_fit_data(X, sample_weight)
-        steps = ENGINES[self.engine]
+        return self._fit(ENGINES[self.engine], X, sample_weight)
+
+    def _fit(self, steps, X, sample_weight):
+        """The best of ``n_init`` EM runs on validated data; ``steps`` computes each iteration's statistics."""
         warm = self.warm_start and hasattr(self, "converged_")
         random_state = check_random_state(self.random_state)
         best, best_lower_bound = None, -np.inf
@@ -228,7 +237,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _run_em(self, steps, X, sample_weight, params, lower_bound):
         """EM from ``params`` until the lower bound changes by less than ``tol``."""
         weights, means, variances = params
-        total_weight = sample_weight.sum()
+        total_weight = float(sample_weight.sum())
         lower_bounds, converged, n_iter = [], False, 0
         start = time.perf_counter()
         trace = Trace(steps, X, sample_weight) if self.trace else None
@@ -290,7 +299,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         nk, sum_x, sum_xx = self._initial_statistics(X, sample_weight, random_state)
         # scikit-learn divides the initial N_k by n_samples, not by their sum (its issue #24085),
         # so a one-hot start ('k-means++', 'random_from_data') has weights summing to K / n_samples
-        weights = nk / sample_weight.sum()
+        weights = nk / float(sample_weight.sum())
         means = sum_x / nk[:, None]
         variances = sum_xx / nk[:, None] + self.reg_covar
         weights_init, means_init, precisions_init = user
@@ -304,6 +313,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _initial_statistics(self, X, sample_weight, random_state):
         """Sufficient statistics of the initial responsibilities named by ``init_params``."""
+        if is_dask_array(X):
+            from . import distributed
+
+            return distributed.initial_statistics(self, X, sample_weight, random_state)
         n_samples = X.shape[0]
         K = self.n_components
         if self.init_params == "kmeans":
@@ -341,6 +354,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _model_call(self, method, X):
         """Run ``steps.<method>`` on validated X with the fitted parameters."""
         self._check_fitted(method)
+        if is_dask_array(X):
+            from . import distributed
+
+            return distributed.model_call(self, method, X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         X = np.ascontiguousarray(X, dtype=np.float64)
         steps = ENGINES[self.engine]
@@ -351,7 +368,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self.fit(X, sample_weight=sample_weight).predict(X)
 
     def predict(self, X):
-        """The most likely component of each sample, int64 of shape (n_samples,)."""
+        """The most likely component of each sample, int64 of shape (n_samples,); a dask array for a dask X."""
         return self._model_call("predict", X)
 
     def predict_proba(self, X):

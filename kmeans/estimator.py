@@ -167,9 +167,11 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
+            A dask array is fitted block by block on its scheduler (see
+            `kmeans.distributed`); ``labels_`` is then a dask array.
         y : Ignored
-        sample_weight : array-like of shape (n_samples,), default=None
+        sample_weight : array-like or dask array of shape (n_samples,), default=None
             Non-negative weights; None means all ones. Integer weights give the
             same result as repeating rows, zero weight as removing them. Not
             used to initialise from an ``init`` array.
@@ -178,6 +180,10 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         -------
         self : KMeans
         """
+        if is_dask_array(X):
+            from . import distributed
+
+            return distributed.fit_kmeans(self, X, sample_weight)
         X = self._validate_X(X, reset=True, method="fit")
         sample_weight = _validate_sample_weight(sample_weight, X.shape[0])
         _check_n_clusters(self.n_clusters, sample_weight)
@@ -207,13 +213,18 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like or dask array of shape (n_samples, n_features)
 
         Returns
         -------
-        labels : ndarray of shape (n_samples,), int64
+        labels : ndarray (dask array for a dask X) of shape (n_samples,), int64
         """
         self._check_fitted("predict")
+        if is_dask_array(X):
+            from . import distributed
+
+            self._steps()  # checks the engine name
+            return distributed.predict(self.cluster_centers_, X, self.engine)
         X = self._validate_X(X, reset=False, method="predict")
         labels, _ = self._steps().assign_labels(X, np.ones(X.shape[0]), self.cluster_centers_)
         return labels
@@ -429,6 +440,11 @@ class _Trace:
     def as_dict(self):
         names = ("iteration", "inertia", "centers", "seconds", "n_changed")
         return {name: np.array(column) for name, column in zip(names, zip(*self.rows))}
+
+
+def is_dask_array(X):
+    """True for a dask array, checked without importing dask."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "chunks")
 
 
 def _is_same_clustering(run, best, sample_weight):

@@ -132,7 +132,7 @@ def evaluate_candidates(X, sample_weight, closest_dist_sq, candidates):
     return closest_dist_sq_with, closest_dist_sq_with @ sample_weight
 
 
-def update_centers(X, sample_weight, centers, labels, sum_x, nk):
+def update_centers(X, sample_weight, centers, labels, sum_x, nk, n_members=None):
     r"""Update step: each centre moves to the weighted mean of its samples.
 
     .. math::
@@ -156,6 +156,10 @@ def update_centers(X, sample_weight, centers, labels, sum_x, nk):
     labels : ndarray of shape (n_samples,)
     sum_x : ndarray of shape (n_clusters, n_features)
     nk : ndarray of shape (n_clusters,)
+    n_members : ndarray of shape (n_clusters,), default=None
+        Positive-weight samples in each cluster, counted from ``labels`` when
+        None. The dask path passes X holding only the candidate samples, and
+        the counts over all of them.
 
     Returns
     -------
@@ -167,7 +171,9 @@ def update_centers(X, sample_weight, centers, labels, sum_x, nk):
     sum_x, nk = sum_x.copy(), nk.copy()
     # count members, not weight: rounding could leave a tiny weight in a cluster
     # whose samples were all moved away
-    n_members = np.bincount(labels[sample_weight > 0], minlength=len(nk))
+    if n_members is None:
+        n_members = np.bincount(labels[sample_weight > 0], minlength=len(nk))
+    n_members = n_members.copy()
     far = farthest_samples(X, sample_weight, centers, labels, len(empty))
     for k, i in zip(empty, far):  # move sample i from its cluster to cluster k
         sum_x[labels[i]] -= sample_weight[i] * X[i]
