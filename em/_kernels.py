@@ -194,14 +194,21 @@ def e_step_stats(X, sample_weight, means, precisions, log_weights):
     return (*scatter_about_new_means(nk, sum_x, sum_dd, means), log_lik)
 
 
-@dynamic_chunks
-@njit(parallel=True, **JIT_OPTIONS)
 def e_step_sums(X, sample_weight, means, precisions, log_weights):
     """Numba version of `reference.e_step_sums`: N_k, Σ w γ x, the scatter about the *current* means, log-likelihood.
 
     Sums of several row blocks add up to the sums of their union, so the
     dask path calls this on each block and corrects the scatter once.
     """
+    # the chunks' rows are added here, in NumPy, in chunk order: inside a parallel numba
+    # function a sum(axis=0) may become a parallel reduction that rounds by thread count
+    return tuple(rows.sum(axis=0) for rows in _chunk_sums(X, sample_weight, means, precisions, log_weights))
+
+
+@dynamic_chunks
+@njit(parallel=True, **JIT_OPTIONS)
+def _chunk_sums(X, sample_weight, means, precisions, log_weights):
+    """`e_step_sums` of each chunk of ``CHUNK_SIZE`` samples, one row per chunk."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     n_chunks = _n_chunks(n_samples)
@@ -242,7 +249,7 @@ def e_step_sums(X, sample_weight, means, precisions, log_weights):
                 for d in range(n_features):
                     sum_x[c, k, d] += lane_x[k, d, b]
                     sum_dd[c, k, d] += lane_dd[k, d, b]
-    return nk.sum(axis=0), sum_x.sum(axis=0), sum_dd.sum(axis=0), log_lik.sum()
+    return nk, sum_x, sum_dd, log_lik
 
 
 @dynamic_chunks
