@@ -114,7 +114,11 @@ def _write(path, rgb, picture, inputs):
 
 def _segment(args):
     picture = _load(args)
-    output = args.output or _default_output(args, f"{args.method}_k{args.k}")
+    model, palette = image.load_model(args.model) if args.model else (None, None)
+    if model is not None and _wants_trace(args):
+        raise image.ImageError("--model paints without fitting, so there are no iterations for --trace, --animate or --plot-convergence.")
+    method, k = (args.method, args.k) if model is None else ("gmm" if hasattr(model, "means_") else "kmeans", len(palette))
+    output = args.output or _default_output(args, f"{method}_k{k}")
     for path in filter(None, (output, args.labels)):
         image.check_output_path(path, [args.image])
     for path, suffixes in ((args.trace, (".csv", ".json")), (args.animate, (".gif",)),
@@ -126,8 +130,11 @@ def _segment(args):
     outputs = [Path(p).resolve() for p in (output, args.labels, args.trace, args.animate, args.plot_convergence) if p]
     if len(set(outputs)) < len(outputs):
         raise image.ImageError("two outputs name the same file; give each output its own path.")
-    model, labels, _ = _fit(args.method, picture, args)
-    colors = image.model_colors(model)
+    if model is None:
+        model, labels, _ = _fit(args.method, picture, args)
+        colors = image.model_colors(model)
+    else:
+        labels, colors = image.predict_labels(model, picture), palette
     palette = colors if args.palette == "means" else image.distinct_palette(len(colors))
     _write(output, image.paint(labels, palette), picture, [args.image])
     if args.labels:
@@ -238,6 +245,75 @@ def _compare(args):
     return 0
 
 
+def _batch(args):
+    try:
+        from em import distributed
+    except ImportError:
+        raise learn.MissingDependency("emseg batch runs on Dask, which is not installed; pip install 'emseg[distributed]'") from None
+    paths = image.expand_inputs(args.inputs)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    outputs = [out / f"{path.stem}_{args.method}_k{args.k}.png" for path in paths]
+    for output in outputs:
+        image.check_output_path(output, paths)
+    clashes = [path for path, output in zip(paths, outputs) if outputs.count(output) > 1]
+    if clashes:
+        raise image.ImageError(f"{clashes[0]} and {clashes[1]} would both be written as {outputs[paths.index(clashes[0])]}; rename one.")
+    model = _make_model(args.method, args.k, args, None)
+    with distributed.connect(args.scheduler, args.workers) as client:
+        if args.per_image:
+            progress = BatchProgress("fitted and painted", len(paths), args.quiet)
+            written, failures = distributed.run_on_workers(
+                client, distributed.fit_and_paint_file, paths, outputs, model, args.max_pixels, on_done=progress)
+        else:
+            written, failures = _batch_shared(client, distributed, model, paths, outputs, args)
+    for path in written:
+        print(path)
+    if failures:
+        _say(f"error: {len(failures)} of {len(paths)} input{'s' * (len(paths) > 1)} failed:")
+        for path in paths:
+            if path in failures:
+                print(f"  {failures[path]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _batch_shared(client, distributed, model, paths, outputs, args):
+    """The --shared-model run: one histogram, one fit here, painting on the workers; (written, failures)."""
+    colors, counts, failures = distributed.shared_histogram(
+        client, paths, args.max_pixels, on_done=BatchProgress("colours counted", len(paths), args.quiet))
+    if len(colors) == 0:
+        return [], failures
+    if args.k > len(colors):
+        _say(f"warning: the images have only {len(colors)} distinct colours; using k={len(colors)} instead of {args.k}.")
+        model.set_params(**{"n_components" if args.method == "gmm" else "n_clusters": len(colors)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(colors, sample_weight=counts)
+    palette = image.model_colors(model)
+    print(image.save_model(Path(args.output) / "model.json", model, palette))
+    readable = [i for i, path in enumerate(paths) if path not in failures]
+    written, more = distributed.run_on_workers(
+        client, distributed.paint_file, [paths[i] for i in readable], [outputs[i] for i in readable], model, palette,
+        args.max_pixels, on_done=BatchProgress("painted", len(readable), args.quiet))
+    return written, {**failures, **more}
+
+
+class BatchProgress:
+    """"LABEL: done/total" on one stderr line, only on a terminal."""
+
+    def __init__(self, label, total, quiet):
+        self.label, self.total, self.done = label, total, 0
+        self.enabled = not quiet and sys.stderr.isatty()
+
+    def __call__(self):
+        self.done += 1
+        if self.enabled:
+            sys.stderr.write(f"\r{PROG} batch: {self.done}/{self.total} images {self.label}")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+
+
 # ------------------------------------------------------------------ parser
 
 def build_parser():
@@ -264,6 +340,8 @@ def build_parser():
     segment.add_argument("--method", choices=("gmm", "kmeans"), default="gmm", help="diagonal Gaussian mixture or k-means (default: gmm)")
     segment.add_argument("-o", "--output", help="output image; the format follows the extension (default: IMAGE-STEM_METHOD_kK.png here)")
     segment.add_argument("--labels", metavar="LABELS", help="also write the label map: an 8-bit image (.png) for k <= 256, or .npy")
+    segment.add_argument("--model", metavar="MODEL",
+                         help="paint with a model written by emseg batch (model.json) instead of fitting one; -k and --method are ignored")
     segment.add_argument("--palette", choices=("means", "distinct"), default="means",
                          help="paint with each cluster's mean colour, or with k well-separated colours (default: means)")
     segment.add_argument("--trace", metavar="TRACE", help="write every iteration's parameters and objective: .csv or .json")
@@ -296,6 +374,29 @@ def build_parser():
     explain.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
                          help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
     explain.set_defaults(handler=_explain)
+
+    batch = commands.add_parser(
+        "batch", help="Segment a collection of images on a Dask cluster, with one shared model or one model per image.",
+        description="Segment every image named by INPUTS (files, folders, glob patterns) on a Dask cluster. "
+                    "--shared-model fits one model on the colour histogram of the whole collection, writes it to "
+                    "OUTDIR/model.json and paints every image with it; --per-image fits each image on its own. "
+                    "Unreadable files are reported and skipped; the exit status is 1 if any input failed.")
+    batch.add_argument("inputs", nargs="+", metavar="INPUTS", help="image files, folders of images, or glob patterns")
+    batch.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the painted images and model.json (created if missing)")
+    batch.add_argument("-k", type=_positive_int, default=10, help="number of components or clusters (default: 10)")
+    batch.add_argument("--method", choices=("gmm", "kmeans"), default="gmm", help="diagonal Gaussian mixture or k-means (default: gmm)")
+    mode = batch.add_mutually_exclusive_group()
+    mode.add_argument("--shared-model", dest="per_image", action="store_false", help="one model for the whole collection (the default)")
+    mode.add_argument("--per-image", dest="per_image", action="store_true", help="fit each image on its own, in parallel")
+    batch.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, such as tcp://host:8786 (default: start a local one)")
+    batch.add_argument("--workers", type=_positive_int, default=2, help="worker processes of the local cluster (default: 2)")
+    batch.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
+    batch.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit (default: the model's, 100 for gmm, 300 for kmeans)")
+    batch.add_argument("--tol", type=_non_negative_float, default=None, help="convergence tolerance (default: the model's)")
+    batch.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
+                       help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
+    batch.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+    batch.set_defaults(handler=_batch, per_image=False)
 
     compare = add("compare", "Fit emseg's and scikit-learn's models on the same pixels and seed; report time and agreement.", _compare)
     compare.add_argument("--json", action="store_true", help="machine-readable output")

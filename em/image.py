@@ -25,6 +25,8 @@ EXIF orientation is applied first. Animated files give their first frame.
 
 import colorsys
 import copy
+import glob
+import json
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -96,6 +98,27 @@ def load(path, max_pixels=Image.MAX_IMAGE_PIXELS):
         raise ImageError(f"{path} is truncated or corrupt ({error}); re-export or re-download it.") from None
     finally:
         Image.MAX_IMAGE_PIXELS = pillow_limit
+
+
+def expand_inputs(inputs):
+    """The image files named by ``inputs``: files as given, folders' image files, glob patterns' matches.
+
+    A folder contributes its files (not subfolders) whose extension Pillow
+    knows, sorted by name. A name that is neither an existing path nor a
+    pattern with matches is kept as is, so that loading it reports it.
+    Each file appears once, in the order first named.
+    """
+    paths = []
+    for name in map(str, inputs):
+        path = Path(name)
+        if path.is_dir():
+            extensions = Image.registered_extensions()
+            paths += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in extensions)
+        elif not path.exists() and glob.has_magic(name) and glob.glob(name):
+            paths += [Path(match) for match in sorted(glob.glob(name)) if Path(match).is_file()]
+        else:
+            paths.append(path)
+    return list(dict.fromkeys(paths))
 
 
 def _to_rgb_alpha(image):
@@ -230,6 +253,62 @@ def save_animation(path, frames, captions, frame_ms=500, last_ms=2000):
         file, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
 
 
+def save_model(path, model, palette):
+    """Write a fitted model and its palette as JSON, atomically, for ``emseg segment --model``.
+
+    Holds the method ('gmm' or 'kmeans'), k, the palette (uint8 rows), the
+    fitted parameters as lists of floats, and the emseg version. Floats are
+    written with all their digits, so the model read back is the same model.
+    """
+    if hasattr(model, "means_"):
+        method, parameters = "gmm", dict(weights=model.weights_, means=model.means_, covariances=model.covariances_)
+    else:
+        method, parameters = "kmeans", dict(cluster_centers=model.cluster_centers_)
+    document = dict(
+        emseg_version=_version(), method=method, k=len(palette), palette=np.asarray(palette).tolist(),
+        parameters={name: np.asarray(value).tolist() for name, value in parameters.items()},
+    )
+    return save_text(path, json.dumps(document, indent=1) + "\n")
+
+
+def load_model(path):
+    """Read a model written by :func:`save_model`: (fitted estimator, palette uint8 of shape (k, 3))."""
+    from kmeans import KMeans
+
+    from .estimator import GaussianMixture
+
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        palette = np.array(document["palette"], dtype=np.uint8).reshape(-1, 3)
+        parameters = {name: np.array(value, dtype=np.float64) for name, value in document["parameters"].items()}
+        if document["method"] == "gmm":
+            model = GaussianMixture(len(palette))
+            model._set_params(parameters["weights"], parameters["means"], parameters["covariances"])
+            n_features = model.means_.shape[1]
+        else:
+            model = KMeans(len(palette))
+            model.cluster_centers_ = parameters["cluster_centers"]
+            n_features = model.cluster_centers_.shape[1]
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such model file; check the path.") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise ImageError(f"{path} is not an emseg model file ({error}); write one with emseg batch --shared-model.") from None
+    if n_features != 3:
+        raise ImageError(f"{path} holds a model of {n_features} features; an RGB model has 3.")
+    model.n_features_in_ = n_features
+    return model, palette
+
+
+def _version():
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("emseg")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 # ----------------------------------------------------------------- pixels
 
 def distinct_colors(rgb, mask=None):
@@ -263,6 +342,19 @@ def fit_labels(model, picture):
         colors, counts = np.repeat(colors, 2, axis=0), np.repeat(counts / 2, 2)
     labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
     labels[picture.mask] = model.fit(colors, sample_weight=counts).predict(colors)[inverse]
+    return labels
+
+
+def predict_labels(model, picture):
+    """Each pixel's label under a fitted model, (height, width) int64, -1 where transparent.
+
+    The model predicts the distinct colours only, and the inverse index maps
+    their labels back to the pixels: the same labels as predicting every pixel.
+    """
+    colors, _, inverse = distinct_colors(picture.rgb, picture.mask)
+    labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
+    if len(colors):  # a wholly transparent image has nothing to predict
+        labels[picture.mask] = model.predict(colors)[inverse]
     return labels
 
 

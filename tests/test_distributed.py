@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+import cli
 from conftest import make_blobs
-from em import GaussianMixture, _kernels, reference
+from em import GaussianMixture, _kernels, image, reference
 from kmeans import KMeans
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
+em_distributed = pytest.importorskip("em.distributed")
 
 # Same start, same kernels; only the order of the additions differs (per block,
 # then across blocks), which moves the last digits, far below 1e-9.
@@ -37,15 +39,15 @@ def client():
 
 @pytest.fixture
 def data():
-    """Weighted blobs in 13 unequal row blocks."""
-    X = make_blobs(n_samples=9000, n_features=3, n_centers=4, seed=1)
+    """Weighted blobs in 12 row blocks."""
+    X = make_blobs(n_samples=6000, n_features=3, n_centers=4, seed=1)
     sample_weight = np.random.default_rng(1).integers(1, 4, size=len(X)).astype(np.float64)
-    chunks = (700,) * 12 + (9000 - 8400,)
+    chunks = (700,) * 8 + (400,)
     return X, sample_weight, da.from_array(X, chunks=(chunks, 3)), da.from_array(sample_weight, chunks=(chunks,))
 
 
 def mixture_start(X):
-    rows = [0, 2500, 5000, 7500]
+    rows = [0, 1500, 3000, 4500]
     return dict(means_init=X[rows], weights_init=np.full(4, 0.25), precisions_init=np.ones((4, X.shape[1])))
 
 
@@ -63,7 +65,7 @@ def test_e_step_sums_add_up_over_blocks_and_match_the_reference(data):
     gm = GaussianMixture(4, random_state=0, max_iter=2).fit(X, sample_weight=w)
     params = (gm.means_, gm.precisions_, np.log(gm.weights_))
     whole = _kernels.e_step_sums(X, w, *params)
-    halves = [_kernels.e_step_sums(X[part], w[part], *params) for part in (slice(0, 4000), slice(4000, None))]
+    halves = [_kernels.e_step_sums(X[part], w[part], *params) for part in (slice(0, 2500), slice(2500, None))]
     for got, want, ref in zip((a + b for a, b in zip(*halves)), whole, reference.e_step_sums(X, w, *params)):
         assert_allclose(got, want, rtol=1e-12)  # two partial sums against one: rounding only
         assert_allclose(want, ref, rtol=1e-10)  # kernel against reference, as in test_em_kernels
@@ -76,7 +78,7 @@ def test_e_step_sums_add_up_over_blocks_and_match_the_reference(data):
 
 def test_mixture_on_a_dask_array_equals_the_in_memory_fit(client, data):
     X, w, X_dask, w_dask = data
-    options = dict(max_iter=15, tol=0, **mixture_start(X))
+    options = dict(max_iter=8, tol=0, **mixture_start(X))
     want = GaussianMixture(4, **options).fit(X, sample_weight=w)
     got = GaussianMixture(4, **options).fit(X_dask, sample_weight=w_dask)
     assert_same_mixture(got, want)
@@ -120,7 +122,7 @@ def test_kmeans_on_a_dask_array_relocates_an_empty_cluster_as_in_memory(client, 
 
 def test_a_worker_killed_mid_fit_does_not_change_the_result(client, data):
     X, w, X_dask, w_dask = data
-    options = dict(max_iter=8, tol=0, **mixture_start(X))
+    options = dict(max_iter=6, tol=0, **mixture_start(X))
     want = GaussianMixture(4, **options).fit(X, sample_weight=w)
     before = client.run(os.getpid)
     killed = []
@@ -152,3 +154,134 @@ def test_bad_dask_input_gives_a_clear_error(client, data):
 def test_importing_the_library_and_the_command_line_does_not_import_dask():
     code = "import sys, cli, em, kmeans; assert not [m for m in sys.modules if m.startswith('dask')]"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------- collections
+
+@pytest.fixture
+def photos(tmp_path):
+    """Three small lossless photos in tmp_path/in: china and flower downsampled, and a generated gradient."""
+    from PIL import Image
+    from sklearn.datasets import load_sample_image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rgbs = {name: load_sample_image(f"{name}.jpg")[::10, ::10] for name in ("china", "flower")}
+    y, x = np.mgrid[0:40, 0:60]
+    rgbs["gradient"] = np.dstack([x * 4, y * 6, (x + y) * 2]).astype(np.uint8)
+    for name, rgb in rgbs.items():
+        Image.fromarray(rgb).save(folder / f"{name}.png")
+    return sorted(folder.glob("*.png"))
+
+
+def run(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def pixels(path):
+    from PIL import Image
+
+    with Image.open(path) as written:
+        return np.asarray(written)
+
+
+def concatenated_pixels(paths):
+    return np.concatenate([image.load(path).rgb.reshape(-1, 3) for path in paths]).astype(np.float64)
+
+
+def test_the_shared_histogram_fit_is_the_fit_on_all_pixels(client, photos):
+    colors, counts, failures = em_distributed.shared_histogram(client, photos, None, on_done=lambda: None)
+    X = concatenated_pixels(photos)
+    assert not failures and counts.sum() == len(X)
+    options = dict(max_iter=10, tol=0, **mixture_start(X))
+    assert_same_mixture(GaussianMixture(4, **options).fit(colors, sample_weight=counts),
+                        GaussianMixture(4, **options).fit(X))
+
+
+@pytest.mark.parametrize("method", ["gmm", "kmeans"])
+def test_batch_with_a_shared_model_paints_as_segment_with_its_model(client, photos, tmp_path, capsys, method):
+    address = client.scheduler.address
+    assert address.startswith("tcp://127.0.0.1:")  # the tests' own scheduler, on the loopback interface
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "batch", tmp_path / "in", "-o", out, "-k", 4, "--method", method,
+                            "--max-iter", 20, "--scheduler", address)
+    assert code == 0 and err == ""
+    assert stdout.splitlines()[0] == str(out / "model.json")
+    model, palette = image.load_model(out / "model.json")
+    # the fit on the collection's distinct colours, weighted by their counts, made here
+    colors, counts, _ = image.distinct_colors(concatenated_pixels(photos).astype(np.uint8))
+    want = (GaussianMixture if method == "gmm" else KMeans)(4, random_state=0, max_iter=20).fit(colors, sample_weight=counts)
+    names = ("weights_", "means_", "covariances_") if method == "gmm" else ("cluster_centers_",)
+    for name in names:
+        assert_allclose(getattr(model, name), getattr(want, name), rtol=RTOL, err_msg=name)
+    assert np.array_equal(palette, image.model_colors(want))
+    for path in photos:
+        painted = out / f"{path.stem}_{method}_k4.png"
+        assert str(painted) in stdout.splitlines()
+        code, _, _ = run(capsys, "segment", path, "--model", out / "model.json", "-o", tmp_path / "again.png")
+        assert code == 0
+        assert np.array_equal(pixels(painted), pixels(tmp_path / "again.png"))
+
+
+def test_batch_reports_and_skips_a_corrupt_file(client, photos, tmp_path, capsys):
+    (tmp_path / "in" / "broken.png").write_bytes(b"not a png at all")
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "batch", tmp_path / "in" / "*.png", "-o", out, "-k", 3, "--per-image",
+                            "--max-iter", 10, "--scheduler", client.scheduler.address)
+    assert code == 1
+    assert "1 of 4 inputs failed" in err and "broken.png is not an image Pillow can read" in err
+    assert not (out / "broken_gmm_k3.png").exists() and not (out / "model.json").exists()
+    for path in photos:  # each painted exactly as `emseg segment` paints it alone
+        assert run(capsys, "segment", path, "-k", 3, "--max-iter", 10, "-o", tmp_path / "alone.png")[0] == 0
+        assert np.array_equal(pixels(out / f"{path.stem}_gmm_k3.png"), pixels(tmp_path / "alone.png"))
+    assert sorted(p.name for p in out.iterdir()) == [f"{p.stem}_gmm_k3.png" for p in photos]  # no temporary left
+
+
+def test_batch_starts_its_own_local_cluster(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = run(capsys, "batch", photos[0], "-o", out, "-k", 2, "--workers", 1, "--max-iter", 5)
+    assert code == 0 and err == ""
+    assert stdout.splitlines() == [str(out / "model.json"), str(out / f"{photos[0].stem}_gmm_k2.png")]
+
+
+def test_batch_without_dask_says_how_to_install_it(photos, tmp_path, capsys, monkeypatch):
+    import em
+
+    monkeypatch.setitem(sys.modules, "em.distributed", None)  # import em.distributed now raises ImportError
+    monkeypatch.delattr(em, "distributed")
+    code, stdout, err = run(capsys, "batch", photos[0], "-o", tmp_path / "out")
+    assert code == 1 and stdout == ""
+    assert err == "emseg: error: emseg batch runs on Dask, which is not installed; pip install 'emseg[distributed]'\n"
+
+
+def test_batch_refuses_two_inputs_written_to_one_file(photos, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "china.png").write_bytes(photos[0].read_bytes())
+    code, _, err = run(capsys, "batch", photos[0], other / "china.png", "-o", tmp_path / "out")
+    assert code == 1 and "would both be written as" in err
+
+
+def test_inputs_expand_folders_and_patterns_once_each(photos, tmp_path):
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    got = image.expand_inputs([tmp_path / "in", str(tmp_path / "in" / "c*.png"), tmp_path / "missing.png"])
+    assert got == photos + [tmp_path / "missing.png"]
+
+
+def test_a_bad_model_file_is_one_clear_error(photos, tmp_path, capsys):
+    (tmp_path / "model.json").write_text('{"method": "gmm"}')
+    code, _, err = run(capsys, "segment", photos[0], "--model", tmp_path / "model.json", "-o", tmp_path / "x.png")
+    assert code == 1 and "is not an emseg model file" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_a_model_file_round_trips_exactly(tmp_path):
+    X = make_blobs(n_samples=300, n_features=3, seed=2) * 20 + 128
+    for model in (GaussianMixture(3, random_state=0).fit(X), KMeans(3, random_state=0).fit(X)):
+        palette = image.model_colors(model)
+        image.save_model(tmp_path / "model.json", model, palette)
+        loaded, loaded_palette = image.load_model(tmp_path / "model.json")
+        assert np.array_equal(loaded_palette, palette)
+        assert np.array_equal(loaded.predict(X), model.predict(X))
