@@ -27,6 +27,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from kmeans import KMeans
+from kmeans.distributed import ENGINES as KMEANS_ENGINES
 from kmeans.distributed import check_arrays, check_data, reduce_blocks, row_blocks, sample_rows
 
 from . import _kernels, image, reference
@@ -87,8 +88,6 @@ def initial_statistics(mixture, X, sample_weight, random_state):
 
 def _hard_sums_block(X, sample_weight, centers, engine):
     """N_k, Σ w x and Σ w (x - c_k)² of the samples nearest each centre c_k."""
-    from kmeans.distributed import ENGINES as KMEANS_ENGINES
-
     X, sample_weight = np.ascontiguousarray(X), np.ascontiguousarray(sample_weight)
     labels, _ = KMEANS_ENGINES[engine].assign_labels(X, sample_weight, centers)
     n_components = len(centers)

@@ -285,3 +285,13 @@ def test_a_model_file_round_trips_exactly(tmp_path):
         loaded, loaded_palette = image.load_model(tmp_path / "model.json")
         assert np.array_equal(loaded_palette, palette)
         assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_batch_progress_counts_images_on_a_terminal_only(capsys, monkeypatch):
+    cli.BatchProgress("painted", 2, quiet=False)()
+    assert capsys.readouterr().err == ""  # not a terminal
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    progress = cli.BatchProgress("painted", 2, quiet=False)
+    progress()
+    progress()
+    assert capsys.readouterr().err == "\remseg batch: 1/2 images painted\remseg batch: 2/2 images painted\n"

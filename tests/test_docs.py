@@ -18,8 +18,8 @@ BLOCKS = re.findall(r"^```python\n(.*?)^```$", DOC, flags=re.DOTALL | re.MULTILI
 
 
 def test_the_doc_has_a_python_block_for_each_step():
-    # setup, model, E-step, M-step, e_step_stats, Jensen, lower_bound_, k-means start, distinct colours
-    assert len(BLOCKS) == 9
+    # setup, model, E-step, M-step, e_step_stats, block sums, Jensen, lower_bound_, k-means start, distinct colours
+    assert len(BLOCKS) == 10
 
 
 def test_every_python_block_runs_in_order():
@@ -36,7 +36,7 @@ def test_every_python_block_runs_in_order():
 def test_every_reference_function_is_named_in_the_doc():
     public = [name for name, value in vars(reference).items()
               if inspect.isfunction(value) and value.__module__ == reference.__name__ and not name.startswith("_")]
-    assert len(public) == 8
+    assert len(public) == 10
     missing = [name for name in public if f"`reference.{name}`" not in DOC]
     assert missing == []
 
