@@ -25,11 +25,12 @@ To debug a kernel as plain Python, call ``kernel.py_func`` or set
 ``NUMBA_DISABLE_JIT=1``.
 """
 
-import functools
 import math
 
 import numpy as np
-from numba import njit, parallel_chunksize, prange
+from numba import njit, prange
+
+from kmeans._kernels import dynamic_chunks
 
 from .reference import scatter_about_new_means
 
@@ -49,17 +50,6 @@ LN2_LO = 1.90821492927058770002e-10
 ROUNDER = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer held in the low mantissa bits
 EXP_MIN = -708.0  # below this exp(v) is subnormal; 0 is returned instead
 EXPONENT_ONE = 1023 << 52  # the bits of 1.0
-
-
-def dynamic_chunks(kernel):
-    """Run a parallel kernel with its prange iterations handed out one at a time."""
-
-    @functools.wraps(kernel)
-    def run(*args):
-        with parallel_chunksize(1):
-            return kernel(*args)
-
-    return run
 
 
 @njit(**JIT_OPTIONS)

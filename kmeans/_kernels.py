@@ -4,6 +4,7 @@ Parallel by chunks. Each public kernel cuts the samples into chunks of
 ``CHUNK_SIZE``; the number of chunks depends only on ``n_samples``. A
 ``prange`` over chunk indices hands each chunk to a plain (serial) function
 that writes only that chunk's rows: its labels, its row of the per-chunk sums.
+Chunks are handed to the threads one at a time (`dynamic_chunks`).
 After the parallel loop the rows are summed in chunk order. The result is
 therefore bit-identical for any number of threads.
 
@@ -16,8 +17,10 @@ their own fixed-size path; any other number of features takes the general one.
 To debug, call ``kernel.py_func(...)`` or run with ``NUMBA_DISABLE_JIT=1``.
 """
 
+import functools
+
 import numpy as np
-from numba import njit, prange
+from numba import njit, parallel_chunksize, prange
 
 # fastmath stays off so results match the reference; set cache=False here if
 # cached parallel functions ever crash (seen on some numba versions).
@@ -228,6 +231,26 @@ def _sum_in_order(per_chunk):
 # ---------------------------------------------------------------- public kernels
 
 
+def dynamic_chunks(kernel):
+    """Run a parallel kernel with its prange iterations (chunks) handed out one at a time.
+
+    numba otherwise splits the chunks evenly between the threads up front, and
+    on a shared machine one descheduled thread holds back the whole pass
+    (measured: 10x slower with the other core busy). Which thread runs a chunk
+    never changes what it computes, so results stay bit-identical.
+    Used by the kernels of em/ as well.
+    """
+
+    @functools.wraps(kernel)
+    def run(*args):
+        with parallel_chunksize(1):
+            return kernel(*args)
+
+    run.py_func = kernel.py_func  # the plain-Python body, for debugging as with any kernel
+    return run
+
+
+@dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
 def lloyd_step(X, sample_weight, centers):
     """Numba version of `reference.lloyd_step`: assign and sum in one pass.
@@ -261,6 +284,7 @@ def lloyd_step(X, sample_weight, centers):
     return labels, _sum_rows(sum_x), _sum_rows(nk), _sum_in_order(inertia)
 
 
+@dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
 def assign_labels(X, sample_weight, centers):
     """Numba version of `reference.assign_labels`.
@@ -286,6 +310,7 @@ def assign_labels(X, sample_weight, centers):
     return labels, _sum_in_order(inertia)
 
 
+@dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
 def squared_distances(X, centers):
     """Numba version of `reference.squared_distances`.
@@ -308,6 +333,7 @@ def squared_distances(X, centers):
     return sq_dist
 
 
+@dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
 def evaluate_candidates(X, sample_weight, closest_dist_sq, candidates):
     """Numba version of `reference.evaluate_candidates`.

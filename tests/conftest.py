@@ -30,10 +30,12 @@ def blobs():
 
 @functools.lru_cache(maxsize=None)
 def photo_pixels(name):
-    """All pixels of a photo bundled with scikit-learn, as float64 in [0, 255], shape (n_pixels, 3)."""
-    pixels = load_sample_image(name).reshape(-1, 3).astype(np.float64)
-    pixels.setflags(write=False)
-    return pixels
+    """All pixels of a photo bundled with scikit-learn, as float64 in [0, 255], shape (n_pixels, 3).
+
+    Cached and shared between tests: never modify it in place. (Not marked
+    read-only: numba compiles a second set of kernels for read-only arrays.)
+    """
+    return load_sample_image(name).reshape(-1, 3).astype(np.float64)
 
 
 @pytest.fixture(params=["china.jpg", "flower.jpg"], ids=["china", "flower"])
