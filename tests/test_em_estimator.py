@@ -1,8 +1,5 @@
 """em.GaussianMixture against scikit-learn's GaussianMixture(covariance_type='diag')."""
 
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -325,25 +322,6 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
-
-
-THREADS_SCRIPT = """
-import numpy as np, sys
-from em import GaussianMixture
-from conftest import photo_pixels
-gm = GaussianMixture(6, random_state=0, tol=1e-4).fit(photo_pixels("china.jpg")[::5])
-sys.stdout.write(gm.means_.tobytes().hex() + gm.covariances_.tobytes().hex() + str(gm.n_iter_))
-"""
-
-
-def test_fit_is_bit_identical_for_any_thread_count():
-    outputs = []
-    for threads in ("1", "2"):
-        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
-        run = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True,
-                             cwd=os.path.dirname(__file__), check=True)
-        outputs.append(run.stdout)
-    assert outputs[0] == outputs[1]
 
 
 # ----------------------------------------------------------------- the trace

@@ -1,8 +1,5 @@
 """em/_kernels.py against em/reference.py on identical inputs."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -83,25 +80,3 @@ def test_exp_of_minus_infinity_and_underflow_is_zero():
     x = np.array([-np.inf, -709.0, -1e308, 0.0])
     _kernels._exp_nonpositive(x, np.empty(4), 4)
     assert x.tolist() == [0.0, 0.0, 0.0, 1.0]
-
-
-THREADS_SCRIPT = """
-import numpy as np, sys
-from em import _kernels
-from conftest import photo_pixels
-X = np.ascontiguousarray(photo_pixels("flower.jpg")[::3])
-rng = np.random.default_rng(0)
-means = X[rng.choice(len(X), 8)] + 0.5
-out = _kernels.e_step_stats(X, np.ones(len(X)), means, np.full((8, 3), 1e-3), np.log(np.full(8, 1 / 8)))
-sys.stdout.write("".join(np.asarray(a, dtype=np.float64).tobytes().hex() for a in out))
-"""
-
-
-def test_results_do_not_depend_on_the_thread_count():
-    outputs = []
-    for threads in ("1", "2"):
-        env = dict(os.environ, NUMBA_NUM_THREADS=threads)
-        run = subprocess.run([sys.executable, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True,
-                             cwd=os.path.dirname(__file__), check=True)
-        outputs.append(run.stdout)
-    assert outputs[0] == outputs[1]  # bit-identical

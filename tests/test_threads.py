@@ -1,0 +1,38 @@
+"""Results are bit-identical whatever the number of threads: one subprocess per thread count."""
+
+import os
+import subprocess
+import sys
+
+SCRIPT = """
+import hashlib, numba, numpy as np
+from sklearn.datasets import load_sample_image
+from em import GaussianMixture, _kernels as em_kernels
+from kmeans import KMeans, _kernels as kmeans_kernels
+X = load_sample_image("china.jpg").reshape(-1, 3)[::4].astype(np.float64)   # 34 chunks
+weights = 1.0 + np.arange(len(X)) % 3
+km = KMeans(n_clusters=8, random_state=0).fit(X, sample_weight=weights)     # k-means++ and Lloyd
+gm = GaussianMixture(6, random_state=0, tol=1e-4).fit(X, sample_weight=weights)
+arrays = [km.cluster_centers_, km.labels_, km.inertia_, gm.means_, gm.covariances_, gm.weights_, gm.lower_bounds_,
+          *kmeans_kernels.lloyd_step(X, weights, km.cluster_centers_ + 0.3),
+          *em_kernels.e_step_sums(X, weights, gm.means_ + 0.3, gm.precisions_, np.log(gm.weights_)),
+          em_kernels.predict_proba(X, gm.means_, gm.precisions_, np.log(gm.weights_))]
+digest = hashlib.sha256()
+for array in arrays:
+    digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+print(numba.get_num_threads(), km.n_iter_, gm.n_iter_, digest.hexdigest())
+"""
+
+
+def start_with_threads(n_threads):
+    env = dict(os.environ, NUMBA_NUM_THREADS=str(n_threads))
+    return subprocess.Popen([sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE, text=True)
+
+
+def test_fits_and_kernels_are_bit_identical_for_one_and_two_threads():
+    runs = [start_with_threads(1), start_with_threads(2)]  # side by side: most of the time is imports
+    one, two = (run.communicate(timeout=300)[0].split() for run in runs)
+    assert [run.returncode for run in runs] == [0, 0]
+    assert (one[0], two[0]) == ("1", "2")  # the setting took effect
+    # same n_iter_ for both models, and the same bytes for every fitted array and kernel output
+    assert one[1:] == two[1:]
