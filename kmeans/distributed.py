@@ -139,7 +139,7 @@ def fit_kmeans(kmeans, X, sample_weight):
     total_weight = check_data(blocks, kmeans.n_clusters, "n_clusters")
     steps, init, n_init = kmeans._check_params(X)
     random_state = check_random_state(kmeans.random_state)
-    tol = _tolerance(blocks, X.shape[1], total_weight, kmeans.tol)
+    tol = _tolerance(blocks, total_weight, kmeans.tol)
     best = None
     for _ in range(n_init):
         if isinstance(init, str):
@@ -157,7 +157,7 @@ def fit_kmeans(kmeans, X, sample_weight):
     return kmeans
 
 
-def _tolerance(blocks, n_features, total_weight, tol):
+def _tolerance(blocks, total_weight, tol):
     """`estimator._tolerance` in two passes over the blocks: the weighted mean, then the variances about it."""
     if tol == 0:
         return 0.0

@@ -295,3 +295,19 @@ def test_batch_progress_counts_images_on_a_terminal_only(capsys, monkeypatch):
     progress()
     progress()
     assert capsys.readouterr().err == "\remseg batch: 1/2 images painted\remseg batch: 2/2 images painted\n"
+
+
+def test_a_worker_killed_during_a_batch_loses_no_image(client, photos):
+    want = em_distributed.shared_histogram(client, photos, None, on_done=lambda: None)
+    pid = sorted(client.run(os.getpid).values())[0]
+    killed = []
+
+    def kill_one_worker_after_the_first_image():
+        if not killed:
+            os.kill(pid, signal.SIGKILL)  # the images it held or was reading are read again elsewhere
+            killed.append(pid)
+
+    got = em_distributed.shared_histogram(client, photos, None, on_done=kill_one_worker_after_the_first_image)
+    client.wait_for_workers(2, timeout=60)
+    assert killed and pid not in client.run(os.getpid).values()
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]) and got[2] == want[2] == {}
