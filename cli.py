@@ -316,6 +316,21 @@ class BatchProgress:
 
 # ------------------------------------------------------------------ parser
 
+def _add_max_pixels(sub):
+    sub.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
+                     help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
+
+
+def _add_fit_options(sub):
+    """The options every fitting subcommand shares: k, seed, iteration limit, tolerance, pixel limit, quiet."""
+    sub.add_argument("-k", type=_positive_int, default=10, help="number of components or clusters (default: 10)")
+    sub.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
+    sub.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit (default: the model's, 100 for gmm, 300 for kmeans)")
+    sub.add_argument("--tol", type=_non_negative_float, default=None, help="convergence tolerance (default: the model's)")
+    _add_max_pixels(sub)
+    sub.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -326,13 +341,7 @@ def build_parser():
             sub.add_argument("image", nargs="?", metavar="IMAGE", help="any image Pillow reads (default: china.jpg from scikit-learn)")
         else:
             sub.add_argument("image", metavar="IMAGE", help="any image Pillow reads")
-        sub.add_argument("-k", type=_positive_int, default=10, help="number of components or clusters (default: 10)")
-        sub.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
-        sub.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit (default: the model's, 100 for gmm, 300 for kmeans)")
-        sub.add_argument("--tol", type=_non_negative_float, default=None, help="convergence tolerance (default: the model's)")
-        sub.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
-                         help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
-        sub.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+        _add_fit_options(sub)
         sub.set_defaults(handler=handler)
         return sub
 
@@ -371,8 +380,7 @@ def build_parser():
     explain.add_argument("--iterations", type=_positive_int, default=2, help="EM iterations to show (default: 2)")
     explain.add_argument("--pixels", type=_positive_int, default=4, help="pixels whose responsibilities are shown (default: 4)")
     explain.add_argument("--size", type=_positive_int, default=16, help="longest side of the tiny copy, in pixels (default: 16)")
-    explain.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
-                         help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
+    _add_max_pixels(explain)
     explain.set_defaults(handler=_explain)
 
     batch = commands.add_parser(
@@ -383,19 +391,13 @@ def build_parser():
                     "Unreadable files are reported and skipped; the exit status is 1 if any input failed.")
     batch.add_argument("inputs", nargs="+", metavar="INPUTS", help="image files, folders of images, or glob patterns")
     batch.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the painted images and model.json (created if missing)")
-    batch.add_argument("-k", type=_positive_int, default=10, help="number of components or clusters (default: 10)")
     batch.add_argument("--method", choices=("gmm", "kmeans"), default="gmm", help="diagonal Gaussian mixture or k-means (default: gmm)")
     mode = batch.add_mutually_exclusive_group()
     mode.add_argument("--shared-model", dest="per_image", action="store_false", help="one model for the whole collection (the default)")
     mode.add_argument("--per-image", dest="per_image", action="store_true", help="fit each image on its own, in parallel")
     batch.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, such as tcp://host:8786 (default: start a local one)")
     batch.add_argument("--workers", type=_positive_int, default=2, help="worker processes of the local cluster (default: 2)")
-    batch.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
-    batch.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit (default: the model's, 100 for gmm, 300 for kmeans)")
-    batch.add_argument("--tol", type=_non_negative_float, default=None, help="convergence tolerance (default: the model's)")
-    batch.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
-                       help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
-    batch.add_argument("--quiet", action="store_true", help="no progress display on stderr")
+    _add_fit_options(batch)
     batch.set_defaults(handler=_batch, per_image=False)
 
     compare = add("compare", "Fit emseg's and scikit-learn's models on the same pixels and seed; report time and agreement.", _compare)
