@@ -188,6 +188,9 @@ def markdown(results):
         f"Measured {results['date']} with `{results['command']}` (total {results['total_seconds'] / 60:.1f} min). "
         "Every ratio compares two runs made side by side in the same process, interleaved round by round; "
         "the speed-up is scikit-learn's median time over emseg's.",
+        f"emseg at commit {results['git']['commit']}"
+        + (f", with uncommitted changes in {', '.join(results['git']['uncommitted'])}" if results["git"]["uncommitted"] else "")
+        + ".",
         "## Machine\n\n" + machine_text(results["machine"]),
         f"Warm-up before timing (first calls in this process, kernels loaded from numba's on-disk cache): "
         f"{seconds_text(results['warmup_seconds'])}.",

@@ -182,6 +182,22 @@ def measure_scaling(paths, preset, settings, out, markdown_path):
                 plot=None if plot is None else os.path.relpath(plot, Path(markdown_path).parent))
 
 
+def git_state():
+    """The commit measured, and the library files that differ from it (other work in progress)."""
+    def git(*args):
+        done = subprocess.run(["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=False)
+        return done.stdout if done.returncode == 0 else ""
+
+    changed = git("status", "--porcelain", "--", "em", "kmeans", "cli.py")
+    return dict(commit=git("rev-parse", "--short", "HEAD").strip() or None,
+                uncommitted=[line.split(maxsplit=1)[1] for line in changed.splitlines() if line.strip()])
+
+
+def save_partial(results, out):
+    """Keep what is measured so far in OUT/partial.json, so a long run that fails is not all lost."""
+    (Path(out) / "partial.json").write_text(json.dumps(results, indent=1) + "\n")
+
+
 def main(argv=None):
     args, preset = parse_args(argv)
     started = time.perf_counter()
@@ -194,7 +210,7 @@ def main(argv=None):
         results = dict(
             date=datetime.datetime.now().isoformat(timespec="minutes"),
             command="python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
-            warmup_seconds=warm_up(), machine=machine_info(), settings=vars(settings), method=METHOD,
+            git=git_state(), warmup_seconds=warm_up(), machine=machine_info(), settings=vars(settings), method=METHOD,
             images={name: dict(path=str(path) if name in ("china", "flower") else f"generated: {path.name}")
                     for name, path in paths.items()},
             cases=[],
@@ -207,17 +223,21 @@ def main(argv=None):
                 function = cases.CASES[case]
                 rows = function(photo, settings, scratch) if case == "segment" else function(photo, settings)
                 results["cases"] += [{**row, "cpu_pressure": cpu_pressure()} for row in rows]
+                save_partial(results, args.out)
             del photo
         if "memory" in args.cases:
             results["memory"] = measure_memory(paths, args.quick)
+            save_partial(results, args.out)
         if "startup" in args.cases:
             results["startup"] = measure_startup(args.quick)
+            save_partial(results, args.out)
         if "scaling" in args.cases:
             results["scaling"] = measure_scaling(paths, preset, settings, args.out, args.markdown)
     results["machine"]["cpu_pressure_end"] = cpu_pressure()
     results["total_seconds"] = time.perf_counter() - started
     results["targets"] = report.targets(results)
     print(report.write(results, args.out, args.markdown))
+    (Path(args.out) / "partial.json").unlink(missing_ok=True)
     say(f"wrote {Path(args.out) / 'results.json'} and {args.markdown}")
     return 0
 
