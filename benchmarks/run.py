@@ -82,6 +82,11 @@ def parse_args(argv):
     parser.add_argument("--repeats", type=int, help="rounds per case (default: 5; with --quick: 2)")
     parser.add_argument("--iterations", type=int, help="EM or Lloyd iterations timed per fit (default: 5; with --quick: 2)")
     parser.add_argument("--out", default=str(HERE / "results"), help="folder for results.json and scaling.png")
+    parser.add_argument("--update", action="store_true",
+                        help="re-measure only --cases among memory, startup, scaling and replace them in "
+                             "OUT/results.json; the rest of the results stay as they were")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: redraw the plot and rewrite the markdown from OUT/results.json")
     parser.add_argument("--markdown", help="where to write the markdown (default: benchmarks/RESULTS.md, "
                                            "or OUT/RESULTS.md when --out is given)")
     args = parser.parse_args(argv)
@@ -93,6 +98,8 @@ def parse_args(argv):
     unknown = set(args.cases) - set(ALL_CASES)
     if unknown:
         parser.error(f"unknown case(s) {', '.join(sorted(unknown))}; choose from {', '.join(ALL_CASES)}")
+    if args.update and set(args.cases) - {"memory", "startup", "scaling"}:
+        parser.error("--update re-measures only memory, startup and scaling; give --cases among those")
     if args.markdown is None:
         args.markdown = HERE / "RESULTS.md" if Path(args.out) == HERE / "results" else Path(args.out) / "RESULTS.md"
     return args, preset
@@ -198,8 +205,26 @@ def save_partial(results, out):
     (Path(out) / "partial.json").write_text(json.dumps(results, indent=1) + "\n")
 
 
+def render(args):
+    """Redraw the plot and rewrite the markdown from a results.json written earlier."""
+    results = json.loads((Path(args.out) / "results.json").read_text())
+    scaling_results = results.get("scaling")
+    if scaling_results:
+        plot = scaling.plot(scaling_results["pixels"], scaling_results["k"], Path(args.out) / "scaling.png",
+                            scaling_results["k_image"])
+        scaling_results["plot"] = None if plot is None else os.path.relpath(plot, Path(args.markdown).parent)
+        scaling_results["pixel_slopes"] = scaling.slopes(scaling_results["pixels"], "n_pixels")
+        scaling_results["k_slopes"] = scaling.slopes(scaling_results["k"], "k")
+    results["method"] = METHOD
+    results["targets"] = report.targets(results)
+    print(report.write(results, args.out, args.markdown))
+    return 0
+
+
 def main(argv=None):
     args, preset = parse_args(argv)
+    if args.render:
+        return render(args)
     started = time.perf_counter()
     warnings.simplefilter("ignore", category=UserWarning)  # e.g. threadpoolctl's note about several OpenMP libraries
     settings = cases.Settings(repeats=args.repeats, n_iter=args.iterations)
@@ -207,14 +232,16 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as scratch:
         paths = photos.benchmark_photos(scratch, args.images)
         say("warming up")
-        results = dict(
-            date=datetime.datetime.now().isoformat(timespec="minutes"),
-            command="python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
-            git=git_state(), warmup_seconds=warm_up(), machine=machine_info(), settings=vars(settings), method=METHOD,
-            images={name: dict(path=str(path) if name in ("china", "flower") else f"generated: {path.name}")
-                    for name, path in paths.items()},
-            cases=[],
-        )
+        command = "python benchmarks/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+        now = datetime.datetime.now().isoformat(timespec="minutes")
+        this_run = dict(date=now, command=command, git=git_state(), warmup_seconds=warm_up(), machine=machine_info())
+        if args.update:
+            results = json.loads((Path(args.out) / "results.json").read_text())
+            results.setdefault("updates", []).append(dict(**this_run, cases=args.cases))
+        else:
+            results = dict(**this_run, settings=vars(settings), method=METHOD, cases=[],
+                           images={name: dict(path=str(path) if name in ("china", "flower") else f"generated: {path.name}")
+                                   for name, path in paths.items()})
         for name, path in paths.items():
             photo = cases.Photo.load(name, path)
             results["images"][name].update(n_pixels=photo.n_pixels, n_colors=len(photo.colors))
@@ -233,8 +260,9 @@ def main(argv=None):
             save_partial(results, args.out)
         if "scaling" in args.cases:
             results["scaling"] = measure_scaling(paths, preset, settings, args.out, args.markdown)
-    results["machine"]["cpu_pressure_end"] = cpu_pressure()
-    results["total_seconds"] = time.perf_counter() - started
+    summary = results["updates"][-1] if args.update else results
+    summary["machine"]["cpu_pressure_end"] = cpu_pressure()
+    summary["total_seconds"] = time.perf_counter() - started
     results["targets"] = report.targets(results)
     print(report.write(results, args.out, args.markdown))
     (Path(args.out) / "partial.json").unlink(missing_ok=True)

@@ -57,9 +57,15 @@ def k_series(photo, ks, settings):
     return records
 
 
+def x_values(records, x_key, series):
+    """Where a series' points go: pixels, k, or for the distinct-colour series against size, the colours fitted."""
+    key = "n_colors" if x_key == "n_pixels" and series == LABELS["emseg", DISTINCT] else x_key
+    return np.array([r[key] for r in records], dtype=np.float64)
+
+
 def slope(records, x_key, series):
-    """Exponent b of time ~ x**b, fitted on the log-log medians (1 means linear growth); None for < 2 points."""
-    x = np.array([r[x_key] for r in records], dtype=np.float64)
+    """Exponent b of time ~ x**b (1 means linear growth), by least squares on the log-log medians; None for < 2 points."""
+    x = x_values(records, x_key, series)
     y = np.array([r["series"][series]["seconds"]["median"] for r in records])
     keep = y > 0
     if keep.sum() < 2:
@@ -77,6 +83,8 @@ def slopes(records, x_key):
 def plot(pixel_records, k_records, path, k_image):
     """Save the log-log plot of time per iteration against pixels and against k as a PNG.
 
+    Points are medians, bars span min to max.
+
     Returns the path, or None with a message on stderr when matplotlib is missing.
     """
     try:
@@ -90,21 +98,26 @@ def plot(pixel_records, k_records, path, k_image):
         return None
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), constrained_layout=True)
     for row, (model, title) in enumerate((("gmm", "GMM, per EM iteration"), ("kmeans", "KMeans, per Lloyd iteration"))):
-        for col, (records, x_key, x_label) in enumerate(((pixel_records, "n_pixels", "pixels (k = 10)"),
-                                                        (k_records, "k", f"k ({k_image})"))):
+        for col, (records, x_key, x_label) in enumerate((
+                (pixel_records, "n_pixels", "samples fitted: pixels, or distinct colours for that series (k = 10)"),
+                (k_records, "k", f"k ({k_image})"))):
             ax = axes[row, col]
             chosen = [r for r in records if r["model"] == model]
-            x = np.array([r[x_key] for r in chosen], dtype=np.float64)
             for (series, style) in zip(LABELS.values(), ("o-", "s-", "^-")):
-                y = np.array([r["series"][series]["seconds"]["median"] for r in chosen])
-                low = y - np.array([r["series"][series]["seconds"]["min"] for r in chosen])
-                high = np.array([r["series"][series]["seconds"]["max"] for r in chosen]) - y
+                order = np.argsort(x_values(chosen, x_key, series), kind="stable")
+                ordered = [chosen[i] for i in order]  # resizing can leave fewer colours in a larger image
+                x = x_values(ordered, x_key, series)
+                y = np.array([r["series"][series]["seconds"]["median"] for r in ordered])
+                # a bar cannot reach 0 on a log axis (a difference of two noisy times can be negative)
+                low = np.minimum(y - np.array([r["series"][series]["seconds"]["min"] for r in ordered]), 0.99 * y)
+                high = np.array([r["series"][series]["seconds"]["max"] for r in ordered]) - y
                 exponent = slope(chosen, x_key, series)
                 label = series if exponent is None else f"{series} (slope {exponent:.2f})"
                 ax.errorbar(x, y, yerr=[low, high], fmt=style, capsize=3, label=label)
-            if len(x):
-                reference = np.array([r["series"][LABELS["sklearn", ALL]]["seconds"]["median"] for r in chosen])
-                ax.plot(x, reference[0] * x / x[0], "k:", linewidth=1, label="linear growth")
+            if chosen:  # a line of slope 1 through scikit-learn's first point
+                x = x_values(chosen, x_key, LABELS["sklearn", ALL])
+                first = chosen[0]["series"][LABELS["sklearn", ALL]]["seconds"]["median"]
+                ax.plot(x, first * x / x[0], "k:", linewidth=1, label="linear growth")
             ax.set(xscale="log", yscale="log", xlabel=x_label, ylabel="seconds per iteration", title=title)
             if x_key == "k":
                 ax.set_xticks(x, [f"{value:g}" for value in x])
