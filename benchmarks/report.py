@@ -120,7 +120,7 @@ def _table(header, rows):
 
 
 def machine_text(machine, cases_pressure=None):
-    blas = "; ".join(f"{pool['internal_api']} {pool.get('version') or ''} ({pool['num_threads']} threads"
+    blas = "; ".join(f"{pool['internal_api']}{' ' + pool['version'] if pool.get('version') else ''} ({pool['num_threads']} threads"
                      + (f", {pool['architecture']} kernels" if pool.get("architecture") else "") + ")"
                      for pool in machine["threadpools"])
     versions = ", ".join(f"{name} {version}" for name, version in machine["versions"].items())
@@ -197,8 +197,10 @@ def markdown(results, notes=None):
     """The whole RESULTS.md text; ``notes`` is the relative path of a hand-written analysis to link, if any."""
     sections = [
         "# Benchmarks: emseg against scikit-learn",
-        f"Measured {results['date']} with `{results['command']}` (total {results['total_seconds'] / 60:.1f} min). "
-        "Every ratio compares two runs made side by side in the same process, interleaved round by round; "
+        f"Measured {results['date']} with `{results['command']}` (total {results['total_seconds'] / 60:.1f} min), "
+        f"emseg at commit {results['git']['commit']}"
+        + (f" with uncommitted changes in {', '.join(results['git']['uncommitted'])}" if results["git"]["uncommitted"] else "")
+        + ". Every ratio compares two runs made side by side in the same process, interleaved round by round; "
         "the speed-up is scikit-learn's median time over emseg's.",
         *[f"Re-measured on {u['date']} with `{u['command']}` ({', '.join(u['cases'])}; "
           f"{u['total_seconds'] / 60:.1f} min), emseg at commit {u['git']['commit']}; CPU pressure "
@@ -206,9 +208,6 @@ def markdown(results, notes=None):
           f"{_pressure(u['machine'].get('cpu_pressure_end'))} at its end."
           for u in results.get("updates", [])],
         *(["Each section comes from the last run that measured it."] if results.get("updates") else []),
-        f"emseg at commit {results['git']['commit']}"
-        + (f", with uncommitted changes in {', '.join(results['git']['uncommitted'])}" if results["git"]["uncommitted"] else "")
-        + ".",
         "## Machine\n\n" + machine_text(results["machine"], pressure_range(results.get("cases", []))),
         f"Warm-up before timing (first calls in this process, kernels loaded from numba's on-disk cache): "
         f"{seconds_text(results['warmup_seconds'])}.",
