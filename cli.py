@@ -86,7 +86,7 @@ def _wants_trace(args):
 
 
 def _usable_k(picture, k):
-    n_colors = len(image.distinct_colors(picture.rgb, picture.mask)[0])
+    n_colors = len(picture.distinct[0])
     if k > n_colors:
         _say(f"warning: the image has only {n_colors} distinct colour{'s' * (n_colors > 1)}; using k={n_colors} instead of {k}.")
         return n_colors

@@ -138,7 +138,7 @@ def local_cluster(n_workers):
 def color_histogram(path, max_pixels):
     """An image's colour histogram, on a worker: packed colour keys (uint32, sorted) and pixel counts (int64)."""
     picture = image.load(path, max_pixels=max_pixels)
-    colors, counts, _ = image.distinct_colors(picture.rgb, picture.mask)
+    colors, counts, _ = picture.distinct
     keys = colors.astype(np.uint32) @ np.array([1 << 16, 1 << 8, 1], dtype=np.uint32)
     return keys, counts.astype(np.int64)
 
@@ -152,7 +152,7 @@ def paint_file(path, output, model, palette, max_pixels):
 def fit_and_paint_file(path, output, model, max_pixels):
     """Fit ``model`` (unfitted) to one image, on a worker, paint it with its mean colours and write it."""
     picture = image.load(path, max_pixels=max_pixels)
-    colors, _, _ = image.distinct_colors(picture.rgb, picture.mask)
+    colors, _, _ = picture.distinct
     name = "n_components" if hasattr(model, "n_components") else "n_clusters"
     model = clone(model)
     model.set_params(**{name: min(getattr(model, name), max(len(colors), 1))})  # k at most the image's colours

@@ -88,7 +88,7 @@ def animation_frames(trace, picture, longest=480):
     -------
     frames : list of ndarray of shape (height, width, 3), uint8
     """
-    colors, _, inverse = image.distinct_colors(picture.rgb, picture.mask)
+    colors, _, inverse = picture.distinct
     color_index = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
     color_index[picture.mask] = inverse
     color_index = image.resize_nearest(color_index, longest)  # the colour of each displayed pixel

@@ -135,6 +135,23 @@ def test_distinct_colors_rebuild_the_pixels():
     assert counts.sum() == rgb.shape[0] * rgb.shape[1] and len(colors) == len(np.unique(rgb.reshape(-1, 3), axis=0))
 
 
+def test_counting_table_and_sorting_find_the_same_colours(monkeypatch):
+    rgb = load_sample_image("flower.jpg")
+    mask = np.ones(rgb.shape[:2], dtype=bool)
+    mask[::3] = False
+    sorted_keys = image.distinct_colors(rgb, mask)
+    monkeypatch.setattr(image, "TABLE_MIN_PIXELS", 0)
+    counted = image.distinct_colors(rgb, mask)
+    for got, want in zip(counted, sorted_keys):
+        assert np.array_equal(got, want)
+
+
+def test_a_picture_finds_its_distinct_colours_once(gradient):
+    picture = image.Picture(gradient)
+    assert picture.distinct is picture.distinct
+    assert np.array_equal(picture.distinct[0], image.distinct_colors(gradient)[0])
+
+
 @pytest.mark.parametrize("name", ["china.jpg", "flower.jpg"])
 def test_mixture_on_distinct_colours_is_the_fit_on_every_pixel(name):
     rgb = load_sample_image(name)
