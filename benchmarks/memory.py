@@ -92,7 +92,7 @@ def measure(model, library, data, path, k):
     ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB  # kB on Linux
     peak = _status_mib("VmHWM") if reset else ru_maxrss
     objective = fitted.lower_bound_ if model == "gmm" else fitted.inertia_
-    return dict(model=model, library=library, data=data, image=str(path), k=k, n_pixels=int(rgb.shape[0] * rgb.shape[1]),
+    return dict(model=model, library=library, data=data, image=Path(path).name, k=k, n_pixels=int(rgb.shape[0] * rgb.shape[1]),
                 peak_mib=peak - baseline, baseline_mib=baseline, peak_rss_mib=peak, ru_maxrss_mib=ru_maxrss,
                 peak_reset=reset, seconds=seconds, n_iter=int(fitted.n_iter_), objective=float(objective))
 

@@ -240,7 +240,7 @@ def main(argv=None):
             results.setdefault("updates", []).append(dict(**this_run, cases=args.cases))
         else:
             results = dict(**this_run, settings=vars(settings), method=METHOD, cases=[],
-                           images={name: dict(path=str(path) if name in ("china", "flower") else f"generated: {path.name}")
+                           images={name: dict(path=f"sklearn bundled: {path.name}" if name in ("china", "flower") else f"generated: {path.name}")
                                    for name, path in paths.items()})
         for name, path in paths.items():
             photo = cases.Photo.load(name, path)
