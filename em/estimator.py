@@ -277,9 +277,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = np.ascontiguousarray(X, dtype=np.float64)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        n_positive = np.count_nonzero(sample_weight)
-        if n_positive == 0:
-            raise ValueError("sample_weight sums to 0; give at least one sample a positive weight.")
+        n_positive = np.count_nonzero(sample_weight)  # all-zero weights were refused just above
         if self.n_components > n_positive:
             raise ValueError(
                 f"n_components={self.n_components} exceeds the number of samples with positive weight "
@@ -291,8 +289,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _initial_params(self, X, sample_weight, random_state):
         """Initial (weights, means, variances), drawn from ``random_state`` exactly as scikit-learn does."""
-        n_samples, n_features = X.shape
-        user = _check_user_init(self, n_features)
+        user = _check_user_init(self, X.shape[1])
         if all(value is not None for value in user):
             weights, means, precisions = user
             return weights, means, 1.0 / precisions
