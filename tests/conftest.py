@@ -43,6 +43,21 @@ def photo(request):
     return photo_pixels(request.param)
 
 
+def run_cli(capsys, *argv):
+    """Run ``emseg ARGV...`` in-process: (exit code, stdout, stderr)."""
+    import cli
+
+    code = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def read_image(path):
+    """The pixels of an image file as written, as an array."""
+    with Image.open(path) as written:
+        return np.asarray(written)
+
+
 @pytest.fixture
 def rgb_image_path(tmp_path):
     """A small RGB PNG with four flat quadrants plus noise, written to tmp_path."""

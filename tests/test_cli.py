@@ -9,6 +9,7 @@ from PIL import Image
 import sklearn.datasets
 
 import cli
+from conftest import read_image as pixels, run_cli as run
 
 CHINA = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
 
@@ -16,17 +17,6 @@ CHINA = Path(sklearn.datasets.__file__).parent / "images" / "china.jpg"
 @pytest.fixture(autouse=True)
 def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # default outputs land in the current folder
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def pixels(path):
-    with Image.open(path) as written:
-        return np.asarray(written)
 
 
 def test_segment_writes_the_default_name_here(capsys, rgb_image_path, tmp_path):

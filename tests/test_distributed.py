@@ -10,7 +10,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import cli
-from conftest import make_blobs
+from conftest import make_blobs, read_image as pixels, run_cli as run
 from em import GaussianMixture, _kernels, image, reference
 from kmeans import KMeans
 
@@ -172,19 +172,6 @@ def photos(tmp_path):
     for name, rgb in rgbs.items():
         Image.fromarray(rgb).save(folder / f"{name}.png")
     return sorted(folder.glob("*.png"))
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def pixels(path):
-    from PIL import Image
-
-    with Image.open(path) as written:
-        return np.asarray(written)
 
 
 def concatenated_pixels(paths):

@@ -13,7 +13,7 @@ from numpy.testing import assert_array_equal
 from PIL import Image
 from sklearn.exceptions import ConvergenceWarning
 
-import cli
+from conftest import run_cli as run
 from em import GaussianMixture, image, learn
 from kmeans import KMeans
 
@@ -23,12 +23,6 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 @pytest.fixture(autouse=True)
 def in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # default outputs land in the current folder
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def fitted(model, path):
