@@ -106,17 +106,21 @@ def plot(pixel_records, k_records, path, k_image):
             for (series, style) in zip(LABELS.values(), ("o-", "s-", "^-")):
                 order = np.argsort(x_values(chosen, x_key, series), kind="stable")
                 ordered = [chosen[i] for i in order]  # resizing can leave fewer colours in a larger image
-                x = x_values(ordered, x_key, series)
-                y = np.array([r["series"][series]["seconds"]["median"] for r in ordered])
-                # a bar cannot reach 0 on a log axis (a difference of two noisy times can be negative)
-                low = np.minimum(y - np.array([r["series"][series]["seconds"]["min"] for r in ordered]), 0.99 * y)
-                high = np.array([r["series"][series]["seconds"]["max"] for r in ordered]) - y
+                # Lloyd's time per iteration is a difference of two noisy fits, so on a tiny
+                # image it can be zero or negative: such a point cannot go on a log axis
+                seconds = [r["series"][series]["seconds"] for r in ordered]
+                keep = np.array([s["median"] > 0 for s in seconds], dtype=bool)
+                x = x_values(ordered, x_key, series)[keep]
+                y, low, high = (np.array([s[key] for s, kept in zip(seconds, keep) if kept])
+                                for key in ("median", "min", "max"))
+                low = np.clip(y - low, 0, 0.99 * y)  # a bar cannot reach 0 on a log axis either
+                high = np.clip(high - y, 0, None)
                 exponent = slope(chosen, x_key, series)
                 label = series if exponent is None else f"{series} (slope {exponent:.2f})"
                 ax.errorbar(x, y, yerr=[low, high], fmt=style, capsize=3, label=label)
-            if chosen:  # a line of slope 1 through scikit-learn's first point
+            first = chosen[0]["series"][LABELS["sklearn", ALL]]["seconds"]["median"] if chosen else 0
+            if first > 0:  # a line of slope 1 through scikit-learn's first point
                 x = x_values(chosen, x_key, LABELS["sklearn", ALL])
-                first = chosen[0]["series"][LABELS["sklearn", ALL]]["seconds"]["median"]
                 ax.plot(x, first * x / x[0], "k:", linewidth=1, label="linear growth")
             ax.set(xscale="log", yscale="log", xlabel=x_label, ylabel="seconds per iteration", title=title)
             if x_key == "k":

@@ -84,3 +84,21 @@ def test_plot_is_a_png_when_matplotlib_is_installed(quick_run):
         pytest.skip("matplotlib (the optional bench extra) is not installed")
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+
+
+def test_plot_leaves_out_times_a_log_axis_cannot_show(tmp_path, monkeypatch):
+    """Lloyd's time per iteration is a difference of two fits: on a tiny image it can come out negative."""
+    pytest.importorskip("matplotlib")
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import scaling
+
+    def record(model, n_pixels, k, median):
+        seconds = dict(median=median, min=median - 1e-4, max=median + 1e-4, n=5)
+        return dict(model=model, n_pixels=n_pixels, n_colors=n_pixels // 2, k=k,
+                    series={label: dict(seconds=seconds, value=0.0) for label in scaling.LABELS.values()})
+
+    pixels = [record(model, n, 4, median) for model in ("gmm", "kmeans")
+              for n, median in ((5000, -2e-5), (20000, 3e-4))]
+    ks = [record(model, 20000, k, median) for model in ("gmm", "kmeans") for k, median in ((2, 0.0), (4, 1e-5))]
+    path = scaling.plot(pixels, ks, tmp_path / "scaling.png", "tiny")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
