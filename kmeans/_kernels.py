@@ -103,16 +103,19 @@ def _nearest_in_block(x_block, m, centers, dist, min_dist, nearest):
                 t1 = x1[j] - c1
                 t2 = x2[j] - c2
                 d_kj = t0 * t0 + t1 * t1 + t2 * t2
-                # read min_dist before updating it; min() rather than an `if`
-                # keeps the store unconditional, so it vectorises without masks
-                nearest[j] = k if d_kj < min_dist[j] else nearest[j]
-                min_dist[j] = min(d_kj, min_dist[j])
+                # read min_dist and nearest before updating them; a select rather
+                # than an `if` keeps the loads and stores unconditional, so the
+                # loop vectorises without masked loads
+                best, closest = nearest[j], min_dist[j]
+                nearest[j] = k if d_kj < closest else best
+                min_dist[j] = min(d_kj, closest)
         return
     for k in range(centers.shape[0]):
         _block_sq_dist(x_block, m, centers[k], dist)
         for j in range(m):
-            nearest[j] = k if dist[j] < min_dist[j] else nearest[j]
-            min_dist[j] = min(dist[j], min_dist[j])
+            best, closest = nearest[j], min_dist[j]
+            nearest[j] = k if dist[j] < closest else best
+            min_dist[j] = min(dist[j], closest)
 
 
 # ---------------------------------------------------------------- one chunk (serial)
@@ -120,7 +123,7 @@ def _nearest_in_block(x_block, m, centers, dist, min_dist, nearest):
 
 @njit(**JIT_OPTIONS)
 def _lloyd_chunk(X, sample_weight, centers, labels, sum_x, nk):
-    """`lloyd_step` on one chunk: fills ``labels``, ``sum_x``, ``nk``; returns the inertia."""
+    """`lloyd_step` on one chunk: updates ``labels``, fills ``sum_x``, ``nk``; returns (inertia, labels changed)."""
     n_samples, n_features = X.shape
     x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
     dist = np.empty(BLOCK_SIZE, dtype=np.float64)
@@ -129,12 +132,14 @@ def _lloyd_chunk(X, sample_weight, centers, labels, sum_x, nk):
     sum_x[:, :] = 0.0
     nk[:] = 0.0
     inertia = 0.0
+    n_changed = 0
     for start in range(0, n_samples, BLOCK_SIZE):
         stop = min(start + BLOCK_SIZE, n_samples)
         _load_block(X, start, stop, x_block)
         _nearest_in_block(x_block, stop - start, centers, dist, min_dist, nearest)
         for j in range(stop - start):
             k, w = nearest[j], sample_weight[start + j]
+            n_changed += labels[start + j] != k
             labels[start + j] = k
             nk[k] += w
             if n_features == 3:  # RGB: no inner loop
@@ -145,7 +150,7 @@ def _lloyd_chunk(X, sample_weight, centers, labels, sum_x, nk):
                 for d in range(n_features):
                     sum_x[k, d] += w * x_block[d, j]
             inertia += w * min_dist[j]
-    return inertia
+    return inertia, n_changed
 
 
 @njit(**JIT_OPTIONS)
@@ -252,7 +257,7 @@ def dynamic_chunks(kernel):
 
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
-def lloyd_step(X, sample_weight, centers):
+def lloyd_step(X, sample_weight, centers, labels):
     """Numba version of `reference.lloyd_step`: assign and sum in one pass.
 
     Parameters
@@ -260,28 +265,30 @@ def lloyd_step(X, sample_weight, centers):
     X : ndarray of shape (n_samples, n_features)
     sample_weight : ndarray of shape (n_samples,)
     centers : ndarray of shape (n_clusters, n_features)
+    labels : ndarray of shape (n_samples,), int64
+        The previous labels (-1 before the first step), overwritten with the new ones.
 
     Returns
     -------
-    labels : ndarray of shape (n_samples,), int64
     sum_x : ndarray of shape (n_clusters, n_features)
     nk : ndarray of shape (n_clusters,)
     inertia : float
+    n_changed : int
     """
     n_samples = X.shape[0]
     n_clusters, n_features = centers.shape
     n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
-    labels = np.empty(n_samples, dtype=np.int64)
     # one row per chunk; np.empty, as np.zeros would add a parallel region per call
     sum_x = np.empty((n_chunks, n_clusters, n_features), dtype=np.float64)
     nk = np.empty((n_chunks, n_clusters), dtype=np.float64)
     inertia = np.empty(n_chunks, dtype=np.float64)
+    n_changed = np.empty(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
         start, stop = _chunk_bounds(c, n_samples)
-        inertia[c] = _lloyd_chunk(
+        inertia[c], n_changed[c] = _lloyd_chunk(
             X[start:stop], sample_weight[start:stop], centers, labels[start:stop], sum_x[c], nk[c]
         )
-    return labels, _sum_rows(sum_x), _sum_rows(nk), _sum_in_order(inertia)
+    return _sum_rows(sum_x), _sum_rows(nk), _sum_in_order(inertia), n_changed.sum()
 
 
 @dynamic_chunks

@@ -197,7 +197,8 @@ def lloyd(blocks, centers, max_iter, tol, engine, verbose=0, callback=None):
 def _lloyd_block(X, sample_weight, centers, engine):
     """One block's share of a Lloyd step: centre sums, cluster weights, inertia, positive-weight members."""
     X, sample_weight = np.ascontiguousarray(X), np.ascontiguousarray(sample_weight)
-    labels, sum_x, nk, inertia = ENGINES[engine].lloyd_step(X, sample_weight, centers)
+    labels = np.empty(len(X), dtype=np.int64)  # no convergence test on labels here: they are never gathered
+    sum_x, nk, inertia, _ = ENGINES[engine].lloyd_step(X, sample_weight, centers, labels)
     n_members = np.bincount(labels[sample_weight > 0], minlength=len(centers))
     return sum_x, nk, inertia, n_members
 

@@ -397,11 +397,11 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=
     centre shift is at most ``tol`` (already scaled), whichever is checked
     first; then assigns the samples to the final centres.
     """
-    labels_old = None
+    labels = np.full(len(X), -1, dtype=np.int64)  # no sample has a label before the first step
     if trace is not None:
         trace.record(np.nan, centers)
     for n_iter in range(1, max_iter + 1):
-        labels, sum_x, nk, inertia = steps.lloyd_step(X, sample_weight, centers)
+        sum_x, nk, inertia, n_changed = steps.lloyd_step(X, sample_weight, centers, labels)
         new_centers = update_centers(X, sample_weight, centers, labels, sum_x, nk)
         center_shift_sq = ((new_centers - centers) ** 2).sum()
         centers = new_centers
@@ -411,7 +411,7 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=
             print(f"Iteration {n_iter - 1}, inertia {inertia}.")
         if callback is not None:
             callback(n_iter, inertia)
-        if labels_old is not None and np.array_equal(labels, labels_old):
+        if n_changed == 0:
             if verbose:
                 print(f"Converged at iteration {n_iter - 1}: strict convergence.")
             break
@@ -419,7 +419,6 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=
             if verbose:
                 print(f"Converged at iteration {n_iter - 1}: center shift {center_shift_sq} within tolerance {tol}.")
             break
-        labels_old = labels
     labels, inertia = steps.assign_labels(X, sample_weight, centers)
     return _Run(centers, labels, inertia, n_iter, trace)
 

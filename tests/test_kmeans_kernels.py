@@ -30,16 +30,24 @@ def problem(request):
     return make_problem(*request.param)
 
 
+def lloyd_steps(step, X, sample_weight, centers):
+    """``step`` from random previous labels; returns the new labels and what the step returned."""
+    labels = np.random.default_rng(1).integers(-1, len(centers), len(X))
+    return labels, step(X, sample_weight, centers, labels)
+
+
 def test_lloyd_step_matches_reference(problem):
     X, sample_weight, centers, _ = problem
-    labels, sum_x, nk, inertia = _kernels.lloyd_step(X, sample_weight, centers)
-    want_labels, want_sum_x, want_nk, want_inertia = reference.lloyd_step(X, sample_weight, centers)
+    labels, (sum_x, nk, inertia, n_changed) = lloyd_steps(_kernels.lloyd_step, *problem[:3])
+    want_labels, (want_sum_x, want_nk, want_inertia, want_changed) = lloyd_steps(reference.lloyd_step, *problem[:3])
     assert labels.dtype == np.int64
     assert_array_equal(labels, want_labels)  # random data: no sample within rounding of a tie
+    assert n_changed == want_changed
     # same terms, summed per chunk instead of sequentially: last digits only
     assert_allclose(sum_x, want_sum_x, rtol=1e-10)
     assert_allclose(nk, want_nk, rtol=1e-10)
     assert_allclose(inertia, want_inertia, rtol=1e-10)
+    assert _kernels.lloyd_step(X, sample_weight, centers, labels)[3] == 0
 
 
 def test_assign_labels_matches_reference(problem):
@@ -75,15 +83,18 @@ def test_ties_go_to_the_lowest_index(n_features):
     centers[:, 0] = [3.0, 1.0, 1.0]  # x=2 is halfway between centres 0 and 1; centres 1 and 2 coincide
     labels, _ = _kernels.assign_labels(X, np.ones(5), centers)
     assert_array_equal(labels, [1, 1, 0, 0, 0])
-    assert_array_equal(_kernels.lloyd_step(X, np.ones(5), centers)[0], labels)
+    step_labels, _ = lloyd_steps(_kernels.lloyd_step, X, np.ones(5), centers)
+    assert_array_equal(step_labels, labels)
 
 
 def test_kernel_bodies_as_plain_python_match_reference():
     """``py_func`` runs the kernel body in Python, as a NUMBA_DISABLE_JIT coverage run does."""
     X, sample_weight, centers, closest_dist_sq = make_problem(300, 3, n_clusters=3)
-    labels, sum_x, nk, inertia = _kernels.lloyd_step.py_func(X, sample_weight, centers)
-    want_labels, want_sum_x, want_nk, want_inertia = reference.lloyd_step(X, sample_weight, centers)
+    labels, (sum_x, nk, inertia, n_changed) = lloyd_steps(_kernels.lloyd_step.py_func, X, sample_weight, centers)
+    want_labels, (want_sum_x, want_nk, want_inertia, want_changed) = lloyd_steps(
+        reference.lloyd_step, X, sample_weight, centers)
     assert_array_equal(labels, want_labels)
+    assert n_changed == want_changed
     assert_allclose(sum_x, want_sum_x, rtol=1e-10)  # same tolerance as the compiled kernel
     assert_allclose(nk, want_nk, rtol=1e-10)
     assert_allclose(inertia, want_inertia, rtol=1e-10)

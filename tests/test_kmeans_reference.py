@@ -42,15 +42,33 @@ def test_assign_labels_breaks_ties_towards_the_lowest_index():
     assert_array_equal(labels, [1, 0, 0])
 
 
+def first_step(X, sample_weight, centers):
+    """`reference.lloyd_step` from no labels; returns the new labels with its sums and inertia."""
+    labels = np.full(len(X), -1, dtype=np.int64)
+    sum_x, nk, inertia, n_changed = reference.lloyd_step(X, sample_weight, centers, labels)
+    assert n_changed == len(X)
+    return labels, sum_x, nk, inertia
+
+
 def test_lloyd_step_sums_each_cluster(problem):
     X, sample_weight, centers = problem
-    labels, sum_x, nk, inertia = reference.lloyd_step(X, sample_weight, centers)
+    labels, sum_x, nk, inertia = first_step(X, sample_weight, centers)
     for k in range(len(centers)):
         members = labels == k
         # sequential sums against np.add.at's: same terms, same order
         assert_allclose(nk[k], sample_weight[members].sum(), rtol=1e-12)
         assert_allclose(sum_x[k], (sample_weight[members, None] * X[members]).sum(axis=0), rtol=1e-12)
     assert inertia == reference.assign_labels(X, sample_weight, centers)[1]
+
+
+def test_lloyd_step_counts_the_labels_that_change(problem):
+    X, sample_weight, centers = problem
+    labels, *_ = first_step(X, sample_weight, centers)
+    previous = labels.copy()
+    previous[::7] = (previous[::7] + 1) % len(centers)  # as if every 7th sample had been elsewhere
+    assert reference.lloyd_step(X, sample_weight, centers, previous)[3] == len(X[::7])
+    assert_array_equal(previous, labels)
+    assert reference.lloyd_step(X, sample_weight, centers, previous)[3] == 0
 
 
 def test_evaluate_candidates_follows_the_formula(problem, rng):
@@ -74,7 +92,7 @@ def test_evaluate_candidates_before_any_centre_gives_plain_distances(problem):
 
 def test_update_centers_is_the_weighted_mean(problem):
     X, sample_weight, centers = problem
-    labels, sum_x, nk, _ = reference.lloyd_step(X, sample_weight, centers)
+    labels, sum_x, nk, _ = first_step(X, sample_weight, centers)
     new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
     for k in range(len(centers)):
         members = labels == k
@@ -86,7 +104,7 @@ def test_lloyd_iterations_never_increase_the_inertia(problem):
     X, sample_weight, centers = problem
     inertias = []
     for _ in range(10):
-        labels, sum_x, nk, inertia = reference.lloyd_step(X, sample_weight, centers)
+        labels, sum_x, nk, inertia = first_step(X, sample_weight, centers)
         centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
         inertias.append(inertia)
     # each step can only lower J; allow rounding once the labels stop changing
@@ -97,7 +115,7 @@ def test_empty_cluster_moves_exactly_onto_the_farthest_sample():
     X = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [5.0, 5.0], [5.1, 5.0], [9.0, 9.0]])
     sample_weight = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 3.0])
     centers = np.array([[0.0, 0.0], [5.0, 5.0], [-50.0, -50.0]])  # centre 2 attracts no sample
-    labels, sum_x, nk, _ = reference.lloyd_step(X, sample_weight, centers)
+    labels, sum_x, nk, _ = first_step(X, sample_weight, centers)
     assert nk[2] == 0
     new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
     # (9, 9) is farthest from its centre (5, 5): it becomes centre 2 exactly, and leaves cluster 1
@@ -110,7 +128,7 @@ def test_zero_weight_samples_are_never_relocation_targets():
     X = np.array([[0.0], [2.0], [100.0]])
     sample_weight = np.array([1.0, 1.0, 0.0])  # the far point counts as removed
     centers = np.array([[0.5], [-50.0]])
-    labels, sum_x, nk, _ = reference.lloyd_step(X, sample_weight, centers)
+    labels, sum_x, nk, _ = first_step(X, sample_weight, centers)
     new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
     assert_array_equal(new_centers, [[0.0], [2.0]])  # x=2 is the farthest sample that has weight
 
@@ -132,7 +150,7 @@ def test_no_relocation_when_every_sample_sits_on_its_centre():
     X = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 10)
     sample_weight = np.ones(15)
     centers = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
-    labels, sum_x, nk, _ = reference.lloyd_step(X, sample_weight, centers)
+    labels, sum_x, nk, _ = first_step(X, sample_weight, centers)
     assert_array_equal(nk, [5, 0, 10])
     new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
     assert_array_equal(new_centers, [[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
