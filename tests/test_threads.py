@@ -9,7 +9,7 @@ import hashlib, numba, numpy as np
 from sklearn.datasets import load_sample_image
 from em import GaussianMixture, _kernels as em_kernels
 from kmeans import KMeans, _kernels as kmeans_kernels
-X = load_sample_image("china.jpg").reshape(-1, 3)[::4].astype(np.float64)   # 34 chunks
+X = load_sample_image("china.jpg").reshape(-1, 3)[::4].astype(np.float64)   # 9 EM chunks, 34 k-means chunks
 weights = 1.0 + np.arange(len(X)) % 3
 km = KMeans(n_clusters=8, random_state=0).fit(X, sample_weight=weights)     # k-means++ and Lloyd
 gm = GaussianMixture(6, random_state=0, tol=1e-4).fit(X, sample_weight=weights)
