@@ -352,11 +352,17 @@ def distinct_colors(rgb, mask=None):
     return colors, counts.astype(np.float64), inverse.ravel()
 
 
+@njit(inline="always")
+def _color_key(pixels, i):
+    """Pixel i's colour as the key ``r << 16 | g << 8 | b``; pixels are (n, 3) uint8."""
+    return (np.int64(pixels[i, 0]) << 16) | (np.int64(pixels[i, 1]) << 8) | np.int64(pixels[i, 2])
+
+
 @njit(cache=True)
 def _count_colors(pixels, table):
-    """``table[key] += 1`` for each pixel's key ``r << 16 | g << 8 | b``; pixels are (n, 3) uint8."""
+    """``table[key] += 1`` for each pixel's key."""
     for i in range(pixels.shape[0]):
-        table[(np.int64(pixels[i, 0]) << 16) | (np.int64(pixels[i, 1]) << 8) | np.int64(pixels[i, 2])] += 1
+        table[_color_key(pixels, i)] += 1
 
 
 @njit(cache=True)
@@ -377,7 +383,7 @@ def _color_ranks(pixels, table):
     """``table[key]`` of each pixel's key, as int32: with ranks in the table, the index of its colour."""
     ranks = np.empty(pixels.shape[0], dtype=np.int32)
     for i in prange(pixels.shape[0]):
-        ranks[i] = table[(np.int64(pixels[i, 0]) << 16) | (np.int64(pixels[i, 1]) << 8) | np.int64(pixels[i, 2])]
+        ranks[i] = table[_color_key(pixels, i)]
     return ranks
 
 

@@ -84,9 +84,9 @@ def lloyd_step(X, sample_weight, centers, labels):
     centers : ndarray of shape (n_clusters, n_features)
     labels : ndarray of shape (n_samples,), int64
         The previous step's labels (-1 before the first step), overwritten
-        with the new ones. Reusing one array saves allocating and comparing a
-        new one at every step, which on a 12-megapixel image costs more than
-        the distances.
+        with the new ones. Reusing one array saves allocating a new one and
+        comparing it with the last at every step: on a 12-megapixel image,
+        that was a third of the step.
 
     Returns
     -------

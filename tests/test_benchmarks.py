@@ -85,7 +85,6 @@ def test_plot_is_a_png_when_matplotlib_is_installed(quick_run):
     assert (out / "scaling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-
 def test_plot_leaves_out_times_a_log_axis_cannot_show(tmp_path, monkeypatch):
     """Lloyd's time per iteration is a difference of two fits: on a tiny image it can come out negative."""
     pytest.importorskip("matplotlib")

@@ -30,7 +30,7 @@ def problem(request):
     return make_problem(*request.param)
 
 
-def lloyd_steps(step, X, sample_weight, centers):
+def step_from_random_labels(step, X, sample_weight, centers):
     """``step`` from random previous labels; returns the new labels and what the step returned."""
     labels = np.random.default_rng(1).integers(-1, len(centers), len(X))
     return labels, step(X, sample_weight, centers, labels)
@@ -38,8 +38,9 @@ def lloyd_steps(step, X, sample_weight, centers):
 
 def test_lloyd_step_matches_reference(problem):
     X, sample_weight, centers, _ = problem
-    labels, (sum_x, nk, inertia, n_changed) = lloyd_steps(_kernels.lloyd_step, *problem[:3])
-    want_labels, (want_sum_x, want_nk, want_inertia, want_changed) = lloyd_steps(reference.lloyd_step, *problem[:3])
+    labels, (sum_x, nk, inertia, n_changed) = step_from_random_labels(_kernels.lloyd_step, X, sample_weight, centers)
+    want_labels, (want_sum_x, want_nk, want_inertia, want_changed) = step_from_random_labels(
+        reference.lloyd_step, X, sample_weight, centers)
     assert labels.dtype == np.int64
     assert_array_equal(labels, want_labels)  # random data: no sample within rounding of a tie
     assert n_changed == want_changed
@@ -83,15 +84,15 @@ def test_ties_go_to_the_lowest_index(n_features):
     centers[:, 0] = [3.0, 1.0, 1.0]  # x=2 is halfway between centres 0 and 1; centres 1 and 2 coincide
     labels, _ = _kernels.assign_labels(X, np.ones(5), centers)
     assert_array_equal(labels, [1, 1, 0, 0, 0])
-    step_labels, _ = lloyd_steps(_kernels.lloyd_step, X, np.ones(5), centers)
+    step_labels, _ = step_from_random_labels(_kernels.lloyd_step, X, np.ones(5), centers)
     assert_array_equal(step_labels, labels)
 
 
 def test_kernel_bodies_as_plain_python_match_reference():
     """``py_func`` runs the kernel body in Python, as a NUMBA_DISABLE_JIT coverage run does."""
     X, sample_weight, centers, closest_dist_sq = make_problem(300, 3, n_clusters=3)
-    labels, (sum_x, nk, inertia, n_changed) = lloyd_steps(_kernels.lloyd_step.py_func, X, sample_weight, centers)
-    want_labels, (want_sum_x, want_nk, want_inertia, want_changed) = lloyd_steps(
+    labels, (sum_x, nk, inertia, n_changed) = step_from_random_labels(_kernels.lloyd_step.py_func, X, sample_weight, centers)
+    want_labels, (want_sum_x, want_nk, want_inertia, want_changed) = step_from_random_labels(
         reference.lloyd_step, X, sample_weight, centers)
     assert_array_equal(labels, want_labels)
     assert n_changed == want_changed
