@@ -82,40 +82,45 @@ def _block_sq_dist(x_block, m, center, dist):
 
 
 @njit(**JIT_OPTIONS)
-def _nearest_in_block(x_block, m, centers, dist, min_dist, nearest):
+def _nearest_in_block(x_block, m, centers, dist, min_dist, indices):
     """Nearest centre of the first ``m`` samples of the block.
 
     Fills ``min_dist[:m]`` with the squared distance to the nearest centre and
-    ``nearest[:m]`` with its index. Ties go to the lowest index (strict ``<``),
-    as in scikit-learn. ``dist`` is scratch space.
+    returns the row of ``indices`` (shape (2, BLOCK_SIZE)) that holds the
+    index of that centre. Ties go to the lowest index (strict ``<``), as in
+    scikit-learn. ``dist`` is scratch space.
+
+    Each centre reads the indices so far from one row and writes them to the
+    other. Written in place, ``nearest[j] = k if ... else nearest[j]`` becomes
+    a masked store (LLVM drops the store where nothing changes), and AMD Zen 3
+    runs masked stores slowly; to another row it is a blend and a plain store.
     """
+    nearest, updated = indices[0], indices[1]
     for j in range(m):
         min_dist[j] = np.inf
         nearest[j] = 0
-    if x_block.shape[0] == 3:
-        # the sum of _block_sq_dist, kept in a register instead of dist[]: this
-        # loop is most of a Lloyd step's time, and this way it runs 2x faster
-        x0, x1, x2 = x_block[0], x_block[1], x_block[2]
-        for k in range(centers.shape[0]):
+    for k in range(centers.shape[0]):
+        if x_block.shape[0] == 3:
+            # the sum of _block_sq_dist in a register instead of dist[]: this
+            # loop is most of a Lloyd step's time, and this way it runs 2x faster
+            x0, x1, x2 = x_block[0], x_block[1], x_block[2]
             c0, c1, c2 = centers[k, 0], centers[k, 1], centers[k, 2]
             for j in range(m):
                 t0 = x0[j] - c0
                 t1 = x1[j] - c1
                 t2 = x2[j] - c2
                 d_kj = t0 * t0 + t1 * t1 + t2 * t2
-                # read min_dist and nearest before updating them; a select rather
-                # than an `if` keeps the loads and stores unconditional, so the
-                # loop vectorises without masked loads
-                best, closest = nearest[j], min_dist[j]
-                nearest[j] = k if d_kj < closest else best
+                closest = min_dist[j]
+                updated[j] = k if d_kj < closest else nearest[j]  # a select, so the loop vectorises
                 min_dist[j] = min(d_kj, closest)
-        return
-    for k in range(centers.shape[0]):
-        _block_sq_dist(x_block, m, centers[k], dist)
-        for j in range(m):
-            best, closest = nearest[j], min_dist[j]
-            nearest[j] = k if dist[j] < closest else best
-            min_dist[j] = min(dist[j], closest)
+        else:
+            _block_sq_dist(x_block, m, centers[k], dist)
+            for j in range(m):
+                closest = min_dist[j]
+                updated[j] = k if dist[j] < closest else nearest[j]
+                min_dist[j] = min(dist[j], closest)
+        nearest, updated = updated, nearest
+    return nearest
 
 
 # ---------------------------------------------------------------- one chunk (serial)
@@ -128,7 +133,7 @@ def _lloyd_chunk(X, sample_weight, centers, labels, sum_x, nk):
     x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
     dist = np.empty(BLOCK_SIZE, dtype=np.float64)
     min_dist = np.empty(BLOCK_SIZE, dtype=np.float64)
-    nearest = np.empty(BLOCK_SIZE, dtype=np.int64)
+    indices = np.empty((2, BLOCK_SIZE), dtype=np.int64)
     sum_x[:, :] = 0.0
     nk[:] = 0.0
     inertia = 0.0
@@ -136,7 +141,7 @@ def _lloyd_chunk(X, sample_weight, centers, labels, sum_x, nk):
     for start in range(0, n_samples, BLOCK_SIZE):
         stop = min(start + BLOCK_SIZE, n_samples)
         _load_block(X, start, stop, x_block)
-        _nearest_in_block(x_block, stop - start, centers, dist, min_dist, nearest)
+        nearest = _nearest_in_block(x_block, stop - start, centers, dist, min_dist, indices)
         for j in range(stop - start):
             k, w = nearest[j], sample_weight[start + j]
             n_changed += labels[start + j] != k
@@ -160,12 +165,12 @@ def _assign_chunk(X, sample_weight, centers, labels):
     x_block = np.empty((n_features, BLOCK_SIZE), dtype=np.float64)
     dist = np.empty(BLOCK_SIZE, dtype=np.float64)
     min_dist = np.empty(BLOCK_SIZE, dtype=np.float64)
-    nearest = np.empty(BLOCK_SIZE, dtype=np.int64)
+    indices = np.empty((2, BLOCK_SIZE), dtype=np.int64)
     inertia = 0.0
     for start in range(0, n_samples, BLOCK_SIZE):
         stop = min(start + BLOCK_SIZE, n_samples)
         _load_block(X, start, stop, x_block)
-        _nearest_in_block(x_block, stop - start, centers, dist, min_dist, nearest)
+        nearest = _nearest_in_block(x_block, stop - start, centers, dist, min_dist, indices)
         for j in range(stop - start):
             labels[start + j] = nearest[j]
             inertia += sample_weight[start + j] * min_dist[j]

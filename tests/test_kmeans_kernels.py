@@ -9,9 +9,10 @@ from kmeans import _kernels, reference
 from conftest import make_blobs
 
 # Shapes around the kernels' edges: fewer samples than one block, a partial last
-# block and chunk, several chunks; one feature, the RGB fast path (3), and others.
-SHAPES = [(7, 3), (1000, 1), (5000, 2), (5000, 3), (4099, 5)]
-SHAPE_IDS = [f"{n}x{d}" for n, d in SHAPES]
+# block and chunk, several chunks; one feature, the RGB fast path (3), and others;
+# odd and even numbers of centres (the nearest-centre loop alternates two rows).
+SHAPES = [(7, 3, 6), (1000, 1, 5), (5000, 2, 6), (5000, 3, 7), (4099, 5, 6)]
+SHAPE_IDS = [f"{n}x{d}-k{k}" for n, d, k in SHAPES]
 
 
 def make_problem(n_samples, n_features, n_clusters=6, seed=0):
