@@ -99,26 +99,34 @@ def _nearest_in_block(x_block, m, centers, dist, min_dist, indices):
     for j in range(m):
         min_dist[j] = np.inf
         nearest[j] = 0
-    for k in range(centers.shape[0]):
-        if x_block.shape[0] == 3:
-            # the sum of _block_sq_dist in a register instead of dist[]: this
-            # loop is most of a Lloyd step's time, and this way it runs 2x faster
-            x0, x1, x2 = x_block[0], x_block[1], x_block[2]
-            c0, c1, c2 = centers[k, 0], centers[k, 1], centers[k, 2]
+    n_clusters = centers.shape[0]
+    if x_block.shape[0] == 3:
+        # RGB: the sums of _block_sq_dist stay in registers instead of dist[],
+        # and each pass takes two centres, k and l, so the block is read half
+        # as often. This loop is most of a Lloyd step's time.
+        x0, x1, x2 = x_block[0], x_block[1], x_block[2]
+        for k in range(0, n_clusters, 2):
+            l = min(k + 1, n_clusters - 1)  # for an odd count, the last centre twice: a no-op
+            a0, a1, a2 = centers[k, 0], centers[k, 1], centers[k, 2]
+            b0, b1, b2 = centers[l, 0], centers[l, 1], centers[l, 2]
             for j in range(m):
-                t0 = x0[j] - c0
-                t1 = x1[j] - c1
-                t2 = x2[j] - c2
+                t0, t1, t2 = x0[j] - a0, x1[j] - a1, x2[j] - a2
                 d_kj = t0 * t0 + t1 * t1 + t2 * t2
+                t0, t1, t2 = x0[j] - b0, x1[j] - b1, x2[j] - b2
+                d_lj = t0 * t0 + t1 * t1 + t2 * t2
                 closest = min_dist[j]
-                updated[j] = k if d_kj < closest else nearest[j]  # a select, so the loop vectorises
-                min_dist[j] = min(d_kj, closest)
-        else:
-            _block_sq_dist(x_block, m, centers[k], dist)
-            for j in range(m):
-                closest = min_dist[j]
-                updated[j] = k if dist[j] < closest else nearest[j]
-                min_dist[j] = min(dist[j], closest)
+                best = k if d_kj < closest else nearest[j]  # selects, so the loop vectorises
+                closest = min(d_kj, closest)
+                updated[j] = l if d_lj < closest else best
+                min_dist[j] = min(d_lj, closest)
+            nearest, updated = updated, nearest
+        return nearest
+    for k in range(n_clusters):
+        _block_sq_dist(x_block, m, centers[k], dist)
+        for j in range(m):
+            closest = min_dist[j]
+            updated[j] = k if dist[j] < closest else nearest[j]
+            min_dist[j] = min(dist[j], closest)
         nearest, updated = updated, nearest
     return nearest
 
