@@ -1,6 +1,8 @@
-"""The emseg command line, called in-process through cli.main."""
+"""The emseg command line, called in-process through cli.main; and the installed command in its own process."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +73,17 @@ def test_compare_json_reports_both_libraries(capsys, rgb_image_path):
 def test_compare_table(capsys, rgb_image_path):
     code, out, _ = run(capsys, "compare", rgb_image_path, "-k", 4)
     assert code == 0 and "speedup" in out and out.count("sklearn") == 2
+
+
+def test_compare_warms_up_on_a_thumbnail_with_fewer_colours_than_k(capsys, tmp_path):
+    """The untimed warm-up fits a 32-pixel thumbnail, which may have fewer colours than the image's k."""
+    picture = np.zeros((64, 64, 3), dtype=np.uint8)
+    picture[:, 32:] = (250, 250, 250)
+    picture[4, 4] = (255, 0, 0)  # one pixel: gone from the thumbnail
+    Image.fromarray(picture).save("rare.png")
+    code, out, err = run(capsys, "compare", "rare.png", "-k", 3, "--json")
+    assert code == 0 and err == ""
+    assert [row["k"] for row in json.loads(out)["results"]] == [3, 3]
 
 
 def test_same_seed_gives_byte_identical_files(capsys, rgb_image_path, tmp_path):
@@ -176,3 +189,39 @@ def test_a_single_colour_image_segments(capsys, tmp_path, method):
 def test_two_outputs_may_not_share_a_file(capsys, rgb_image_path):
     code, _, err = run(capsys, "segment", rgb_image_path, "-o", "same.png", "--plot-convergence", "same.png")
     assert code == 1 and "two outputs name the same file" in err
+
+
+# ---------------------------------------------------------------- the installed command, in its own process
+
+def test_installed_command_segments_without_loading_scipy_stats(rgb_image_path, tmp_path):
+    """`emseg` (the console script, `cli.run`) works end to end; and, run as a module with
+    ``-X importtime``, scipy.stats is never imported: scikit-learn's import of it is deferred."""
+    command = Path(sys.executable).with_name("emseg")
+    assert command.exists(), f"the emseg console script is missing next to {sys.executable}: pip install -e ."
+    out = tmp_path / "out.png"
+    completed = subprocess.run([str(command), "segment", str(rgb_image_path), "-k", "4", "-o", str(out)],
+                               capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == f"{out}\n" and pixels(out).shape == (24, 32, 3)
+
+    completed = subprocess.run([sys.executable, "-X", "importtime", "-m", "cli", "segment", str(rgb_image_path),
+                                "-k", "4", "-o", str(out)], capture_output=True, text=True, check=False,
+                               cwd=Path(cli.__file__).parent)
+    assert completed.returncode == 0, completed.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if "|" in line]
+    assert "sklearn.base" in imported and "scipy.stats" not in imported
+
+
+def test_deferred_module_is_imported_on_first_use():
+    """After `import cli`, scipy.stats is a stand-in that imports the real module when used."""
+    code = """
+import sys, cli
+stand_in = sys.modules["scipy.stats"]
+assert type(stand_in).__name__ == "Deferred", type(stand_in)
+from scipy.stats import norm
+assert norm.cdf(0.0) == 0.5
+import scipy.stats
+assert type(sys.modules["scipy.stats"]).__name__ == "module" and scipy.stats.norm is norm
+assert stand_in.norm is norm  # a reference kept to the stand-in still works
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(cli.__file__).parent)
