@@ -101,8 +101,15 @@ def targets(results):
         measured=None if cold is None else f"{seconds_text(cold['first_call_seconds'])} first calls, "
                                            f"{seconds_text(cold['process_seconds'])} whole process",
         reached=None if cold is None else True))
+    command = startup.get("command")
     checks.append(dict(
-        target="a second process, with the on-disk cache, is ready (imports + first fits)", goal="< 2 s",
+        target="a second process, with the on-disk cache: the `emseg` command, start to exit, segmenting a "
+               "64 × 64 image", goal="< 2 s",
+        measured=None if command is None else timing_text(command["seconds"]),
+        reached=None if command is None else command["seconds"]["median"] < 2.0))
+    checks.append(dict(
+        target="a second process, with the on-disk cache: a Python program importing em and kmeans, ready "
+               "(imports + first fits)", goal="< 2 s",
         measured=None if warm is None else f"{seconds_text(warm['ready_seconds'])}: imports "
                                            f"{seconds_text(warm['import_seconds'])}, first calls "
                                            f"{seconds_text(warm['first_call_seconds'])} "
@@ -233,13 +240,16 @@ def markdown(results, notes=None):
         rows = [[name, seconds_text(s["ready_seconds"]), seconds_text(s["import_seconds"]),
                  seconds_text(s["first_call_seconds"]), seconds_text(s["second_call_seconds"]),
                  seconds_text(s["process_seconds"])]
-                for name, s in startup.items() if isinstance(s, dict)]
+                for name, s in startup.items() if name in ("cold", "warm")]
         sections.append("## Start-up and compilation\n\n`benchmarks/startup.py` in a fresh process: import emseg, then "
                         "fit a GaussianMixture and a KMeans (and predict, score) on 5,000 pixels, twice. "
                         "'cold' starts with an empty `NUMBA_CACHE_DIR`, so numba compiles every kernel; 'warm' "
                         "runs again with the cache the cold run wrote.\n\n" + _table(
                             ["numba cache", "ready (imports + first calls)", "imports", "first calls", "second calls",
                              "whole process, with interpreter start and exit"], rows))
+        if "command" in startup:
+            sections.append(f"The `emseg` command, each run a fresh process from start to exit, with the warm "
+                            f"cache: `{startup['command']['command']}`: {timing_text(startup['command']['seconds'])}.")
     scaling = results.get("scaling")
     if scaling:
         text = ["## Scaling", f"![time per iteration against pixels and k]({scaling['plot']})" if scaling.get("plot")

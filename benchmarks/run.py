@@ -30,7 +30,7 @@ import cases  # noqa: E402
 import photos  # noqa: E402
 import report  # noqa: E402
 import scaling  # noqa: E402
-from timing import cpu_pressure, machine_info  # noqa: E402
+from timing import cpu_pressure, machine_info, summary  # noqa: E402
 
 TIMED_CASES = list(cases.CASES)
 ALL_CASES = TIMED_CASES + ["memory", "startup", "scaling"]
@@ -156,21 +156,42 @@ def measure_memory(paths, quick):
 
 
 def measure_startup(quick):
-    """Start-up of a fresh process: with an empty numba cache (compiling) and then with the cache it wrote.
+    """Start-up of a fresh process: with an empty numba cache (compiling) and then with the cache it wrote;
+    then whole ``emseg segment`` processes with that cache.
 
-    With --quick only the warm start is measured, with numba's usual cache.
+    With --quick only the warm starts are measured, with numba's usual cache.
     """
-    results = {}
     if quick:
         record, seconds = run_child("startup.py")
-        return {"warm": {**record, "process_seconds": seconds}}
+        return {"warm": {**record, "process_seconds": seconds}, "command": time_command(os.environ, 2)}
+    results = {}
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         for name in ("cold", "warm"):
             say(f"startup: {name} numba cache")
             record, seconds = run_child("startup.py", env=env)
             results[name] = {**record, "process_seconds": seconds}
+        say("startup: the emseg command")
+        results["command"] = time_command(env, 5)
     return results
+
+
+def time_command(env, repeats):
+    """Wall seconds of whole ``emseg segment`` processes on a 64 × 64 crop of china.jpg, after one untimed run.
+
+    The untimed run puts the kernels the command uses, and startup.py does not, in numba's cache.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        crop = photos.write_jpeg(Path(scratch) / "china_64.jpg", photos.read_rgb(photos.bundled_path("china.jpg"))[:64, :64])
+        script = Path(sys.executable).with_name("emseg")
+        command = [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
+        argv = ["segment", str(crop), "-o", str(Path(scratch) / "out.png"), "--quiet"]
+        seconds = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            subprocess.run(command + argv, env=env, cwd=HERE.parent, check=True, capture_output=True)
+            seconds.append(time.perf_counter() - start)
+    return dict(command="emseg segment china_64.jpg (64 × 64 pixels, k=10)", seconds=summary(seconds[1:]))
 
 
 def measure_scaling(paths, preset, settings, out, markdown_path):

@@ -59,6 +59,8 @@ def test_json_records_machine_memory_startup_scaling(quick_run):
     assert {(r["model"], r["library"]) for r in results["memory"]} == {("gmm", "emseg"), ("gmm", "sklearn")}
     assert all(r["peak_mib"] >= 0 and r["baseline_mib"] > 0 for r in results["memory"])
     assert results["startup"]["warm"]["process_seconds"] > results["startup"]["warm"]["import_seconds"]
+    command = results["startup"]["command"]
+    assert command["seconds"]["n"] == 2 and 0 < command["seconds"]["min"] <= command["seconds"]["median"]
     scaling = results["scaling"]
     assert [r["n_pixels"] for r in scaling["pixels"] if r["model"] == "gmm"] == sorted(
         r["n_pixels"] for r in scaling["pixels"] if r["model"] == "gmm")
