@@ -90,10 +90,11 @@ def _nearest_in_block(x_block, m, centers, dist, min_dist, indices):
     index of that centre. Ties go to the lowest index (strict ``<``), as in
     scikit-learn. ``dist`` is scratch space.
 
-    Each centre reads the indices so far from one row and writes them to the
-    other. Written in place, ``nearest[j] = k if ... else nearest[j]`` becomes
-    a masked store (LLVM drops the store where nothing changes), and AMD Zen 3
-    runs masked stores slowly; to another row it is a blend and a plain store.
+    Each pass over the block reads the indices so far from one row and writes
+    them to the other. Written in place, ``nearest[j] = k if ... else
+    nearest[j]`` becomes a masked store (LLVM drops the store where nothing
+    changes), which AMD Zen 3 runs slowly; written to the other row, it is a
+    blend and a plain store.
     """
     nearest, updated = indices[0], indices[1]
     for j in range(m):

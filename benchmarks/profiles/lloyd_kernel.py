@@ -18,9 +18,9 @@ centers = X_all[np.random.default_rng(0).choice(len(X_all), 10)] + 0.37
 def nearest_only(x_block, centers, reps):
     """The nearest-centre loop on one block that stays in L1: its arithmetic, without memory traffic."""
     m = x_block.shape[1]
-    dist, min_dist, nearest = np.empty(m), np.empty(m), np.empty(m, dtype=np.int64)
+    dist, min_dist, indices = np.empty(m), np.empty(m), np.empty((2, m), dtype=np.int64)
     for _ in range(reps):
-        _kernels._nearest_in_block(x_block, m, centers, dist, min_dist, nearest)
+        _kernels._nearest_in_block(x_block, m, centers, dist, min_dist, indices)
     return min_dist[0]
 
 
