@@ -1,5 +1,6 @@
 """The emseg command line, called in-process through cli.main; and the installed command in its own process."""
 
+import gc
 import json
 import subprocess
 import sys
@@ -210,6 +211,16 @@ def test_installed_command_segments_without_loading_scipy_stats(rgb_image_path, 
     assert completed.returncode == 0, completed.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if "|" in line]
     assert "sklearn.base" in imported and "scipy.stats" not in imported
+
+
+def test_command_entry_point_returns_main_status_and_freezes_the_collector(monkeypatch):
+    """`cli.run` (the console script) hands back main's exit status and leaves the objects of
+    the ending process to the permanent generation, so shutdown skips collecting them."""
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    try:
+        assert cli.run() == 3 and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # this test process lives on
 
 
 def test_deferred_module_is_imported_on_first_use():
