@@ -1,0 +1,311 @@
+r"""How far two correct float64 computations of the same thing may differ: tolerances derived, not tuned.
+
+Every comparison of this suite with scikit-learn, scipy or the reference
+engine takes its tolerance from here (or states a one-line derivation beside
+it), so that a result that agrees on one CPU and BLAS agrees on any, while a
+wrong formula, which moves results by far more than rounding, still fails.
+docs/testing.md tabulates every tolerance.
+
+Rounding model (Higham, *Accuracy and Stability of Numerical Algorithms*, 2002):
+each operation is exact times (1 + δ) with |δ| ≤ u = 2⁻⁵³ (FMA only lowers the
+count); ``exp`` and ``log`` are within ``ULP`` units in the last place.
+
+Sums over many samples. BLAS kernels, SIMD lanes and our chunks all add in
+different orders. The deterministic bound for n terms, (n-1)·u·Σ|terms|, is
+far from what happens; the probabilistic bound of Higham & Mary (SIAM J. Sci.
+Comput. 41(5), 2019, Thm. 3.1) holds for *any* order of summation:
+|error| ≤ λ·√n·u·Σ|terms| with probability at least 1 - 2n·exp(-λ²/2).
+λ = 8 makes that failure probability below 1e-8 for n ≤ 10⁶.
+"""
+
+import math
+
+import numpy as np
+
+U = np.finfo(np.float64).eps / 2  # unit roundoff of float64
+ULP = 4  # glibc's exp and log are within 1 ulp, numpy's SIMD exp/log within a few; 4 covers every build
+LAMBDA = 8.0  # see the module docstring: the probabilistic summation bound fails with probability < 1e-8
+LOG_2PI = math.log(2 * math.pi)
+EXP_FLUSH = math.exp(-708.0)  # our kernels return exp(v) = 0 for v < -708, where NumPy returns a subnormal
+
+
+def sum_error(n_terms):
+    """Relative rounding of a sum of ``n_terms`` terms in any order, in units of Σ|terms| (Higham & Mary)."""
+    return LAMBDA * math.sqrt(max(n_terms, 1)) * U
+
+
+# ------------------------------------------------------------------ the mixture, evaluated
+
+class MixtureEvaluation:
+    r"""The mixture's log-densities at X, and how far two correct evaluations of them may differ.
+
+    With :math:`a_{nk} = \log\pi_k + \log\mathcal N(x_n \mid \mu_k, \sigma^2_k)`
+    (diagonal), scikit-learn expands the quadratic form as
+    :math:`\sum_d \mu^2 P - 2 x \mu P + x^2 P` (P = 1/σ²) through BLAS, we sum
+    :math:`(x - \mu)^2 P`. Counting roundings, the two differ by at most
+
+    .. math::
+        A_{nk} = (D + 6)\,u\,S_{nk} + 2 (\mathrm{ULP} + D + 2)\,u\,C_k, \quad
+        S_{nk} = \sum_d (|x_{nd}| + |\mu_{kd}|)^2 P_{kd}, \quad
+        C_k = |\log\pi_k| + \tfrac{D}{2}\log 2\pi + \tfrac12 \sum_d |\log P_{kd}|
+
+    (the expansion's three dot products of D terms: (D+4)u S; ours: (D+2)u S;
+    halved by the ½ of the Gaussian; 3u·S more where one side forms P as
+    1/σ² and the other as (1/√σ²)²). :math:`S` is large where
+    :math:`\mu^2/\sigma^2` is: the expansion cancels there, which is why a
+    dark, flat component of a photo is the worst conditioned.
+
+    log-sum-exp moves :math:`\log p(x_n)` by :math:`\sum_k \gamma_{nk} \Delta a_{nk}`
+    (its exact first derivative), plus its own rounding (K terms, ``exp``,
+    ``log`` and the shift by the maximum), for each side:
+
+    .. math::
+        B_n = \sum_k \gamma_{nk} A_{nk} + 2u\,(K + 1 + \mathrm{ULP}(1 + \log K) + |\log p(x_n)|)
+
+    and a responsibility :math:`\gamma = e^{a - \log p}` moves by at most
+    :math:`\gamma_{nk} (A_{nk} + B_n + 2u(\mathrm{ULP} + |\log\gamma_{nk}|))`.
+
+    ``parameter_changes`` (absolute differences of weights, means and
+    variances between the two sides) adds their first-order effect, with the
+    second-order terms bounded, when the two sides evaluate *different*
+    parameters (two fits that drifted apart):
+
+    .. math::
+        |\Delta a_{nk}| \le \frac{|\Delta\pi_k|}{\pi_k}
+          + \sum_d \Big[\frac{|\Delta\mu_{kd}|}{\sigma_{kd}} |z_{nkd}|
+          + \frac{|\Delta\sigma^2_{kd}|}{2\sigma^2_{kd}} |1 - z^2_{nkd}|\Big]
+          + \text{second-order terms (see ``_parameter_effect``)}
+
+    valid while every relative change is below ½ (true by many orders here).
+    Everything is computed here in plain NumPy, in the centred form, as an
+    oracle independent of both implementations.
+    """
+
+    def __init__(self, X, weights, means, variances, parameter_changes=None):
+        X = np.asarray(X, dtype=np.float64)
+        n_samples, n_features = X.shape
+        n_components = len(weights)
+        precisions = 1.0 / variances
+        log_weights = np.log(weights)
+        z2 = (X[:, None, :] - means[None]) ** 2 * precisions[None]  # (n, K, D)
+        self.weighted_log_prob = (
+            log_weights - 0.5 * (n_features * LOG_2PI - np.log(precisions).sum(axis=1)) - 0.5 * z2.sum(axis=2)
+        )
+        top = self.weighted_log_prob.max(axis=1, keepdims=True)
+        self.log_norm = top[:, 0] + np.log(np.exp(self.weighted_log_prob - top).sum(axis=1))
+        self.resp = np.exp(self.weighted_log_prob - self.log_norm[:, None])
+        S = ((np.abs(X)[:, None, :] + np.abs(means)[None]) ** 2 * precisions[None]).sum(axis=2)
+        C = np.abs(log_weights) + 0.5 * n_features * LOG_2PI + 0.5 * np.abs(np.log(precisions)).sum(axis=1)
+        self.term_bound = (n_features + 6) * U * S + 2 * (ULP + n_features + 2) * U * C  # A_nk
+        if parameter_changes is not None:
+            self.term_bound = self.term_bound + _parameter_effect(X, weights, means, variances, z2, parameter_changes)
+        lse_rounding = 2 * U * (n_components + 1 + ULP * (1 + math.log(n_components)) + np.abs(self.log_norm))
+        self.score_bound = (self.resp * self.term_bound).sum(axis=1) + lse_rounding  # B_n
+        # γ = exp(a - log p): the subtraction rounds by u|log γ| on each side, exp by ULP
+        log_resp = self.weighted_log_prob - self.log_norm[:, None]
+        self.proba_bound = self.resp * (self.term_bound + self.score_bound[:, None] + 2 * U * (ULP + np.abs(log_resp)))
+        self.z2, self.means, self.variances = z2, means, variances
+
+
+def _parameter_effect(X, weights, means, variances, z2, changes):
+    """First-order effect on a_nk of the parameter changes (d_weights, d_means, d_variances), plus a bound on the rest.
+
+    With r = Δπ/π, δ = Δμ, ρ = Δσ²/σ² and |r|, |ρ| < ½, the remainder of
+    log(1 + r) is at most r², of -½ log(1 + ρ) at most ρ²/2, and of
+    -½ (x - μ - δ)²/(σ²(1 + ρ)) at most δ²/σ² + ρ² z² + 2|z||δ/σ||ρ|(1 + |ρ|).
+    """
+    d_weights, d_means, d_variances = (np.abs(change) for change in changes)
+    rel_w, rel_v = d_weights / weights, d_variances / variances
+    rel_m = d_means / np.sqrt(variances)  # |δ| / σ
+    z = np.sqrt(z2)
+    first = rel_w[None] + (rel_m[None] * z).sum(axis=2) + (0.5 * rel_v[None] * np.abs(1.0 - z2)).sum(axis=2)
+    second = rel_w[None] ** 2 + (
+        (rel_m**2)[None] + (rel_v**2)[None] * (0.5 + z2) + 2 * z * (rel_m * rel_v * (1 + rel_v))[None]
+    ).sum(axis=2)
+    return first + second
+
+
+def model_params(model):
+    """(weights, means, variances) of a fitted mixture, ours or scikit-learn's."""
+    return model.weights_, model.means_, model.covariances_
+
+
+def parameter_changes(ours, theirs):
+    """Absolute differences of (weights, means, variances) between two fitted mixtures."""
+    return tuple(a - b for a, b in zip(model_params(ours), model_params(theirs)))
+
+
+def natural_differences(ours, theirs):
+    """|Δπ|/π, |Δμ|/σ and |Δσ²|/σ² of two fitted mixtures, each a maximum over components (and features)."""
+    weights, means, variances = model_params(theirs)
+    d_weights, d_means, d_variances = (np.abs(change) for change in parameter_changes(ours, theirs))
+    return {
+        "weights": float((d_weights / weights).max()),
+        "means": float((d_means / np.sqrt(variances)).max()),
+        "variances": float((d_variances / variances).max()),
+    }
+
+
+# ------------------------------------------------------------------ one EM iteration, and a whole fit
+
+def em_step_error(X, sample_weight, evaluation):
+    r"""How far one EM iteration of two correct implementations can land apart, in natural units.
+
+    From the same parameters, the M-step's weighted sums differ through the
+    responsibilities (each by at most ``evaluation.proba_bound``, a relative
+    R = bound / γ) and through summation over the n samples (``sum_error``),
+    on each side:
+
+    * :math:`\Delta\pi_k / \pi_k \le \bar R_k + 2\,\mathrm{sum\_error}(n) + K u`
+      (the :math:`N_k` and their normalisation);
+    * :math:`\Delta\mu_{kd} / \sigma_{kd} \le \overline{R |z|}_k
+      + 4\,\mathrm{sum\_error}(n)\, (\overline{|x_d|}_k + |\mu_{kd}|) / \sigma_{kd}`
+      (:math:`\sum w\gamma x` over :math:`N_k`, each side);
+    * :math:`\Delta\sigma^2_{kd} / \sigma^2_{kd} \le \overline{R |z^2 - 1|}_k
+      + 4\,\mathrm{sum\_error}(n)\, (\overline{x_d^2}_k + \mu_{kd}^2) / \sigma^2_{kd}`:
+      scikit-learn forms :math:`E[x^2] - \mu^2`, whose rounding is relative
+      to :math:`E[x^2]`, not to :math:`\sigma^2` (its issue #30382).
+
+    Bars are :math:`w\gamma`-weighted means over the samples. Returns the
+    largest of these over components and features: one step's discrepancy.
+    """
+    n_samples, n_components = len(X), evaluation.resp.shape[1]
+    means, variances = evaluation.means, evaluation.variances
+    R = evaluation.proba_bound / np.maximum(evaluation.resp, np.finfo(np.float64).tiny)
+    wr = sample_weight[:, None] * evaluation.resp  # w γ, (n, K)
+    nk = wr.sum(axis=0) + 10 * np.finfo(np.float64).eps
+
+    def member_mean(values):  # (n, K) or (n, K, D) -> the wγ-weighted mean per component
+        return np.einsum("nk,nk...->k...", wr, values) / nk.reshape((-1,) + (1,) * (values.ndim - 1))
+
+    z2 = evaluation.z2
+    spread = 2 * sum_error(n_samples)
+    weights_error = member_mean(R) + spread + n_components * U
+    means_error = member_mean(R[..., None] * np.sqrt(z2)) + 2 * spread * (
+        (wr.T @ np.abs(X)) / nk[:, None] + np.abs(means)
+    ) / np.sqrt(variances)
+    variances_error = member_mean(R[..., None] * np.abs(z2 - 1.0)) + 2 * spread * (
+        (wr.T @ X**2) / nk[:, None] + means**2
+    ) / variances
+    return float(max(weights_error.max(), means_error.max(), variances_error.max()))
+
+
+def fit_tolerances(X, sample_weight, parameter_sets, n_iter):
+    r"""(τ, lower-bound tolerance) for two correct EM fits of ``n_iter`` iterations from one start.
+
+    τ bounds |Δπ|/π, |Δμ|/σ and |Δσ²|/σ². Each iteration adds at most one
+    step's discrepancy e (`em_step_error`), and an EM iteration does not
+    amplify a small difference of its input in these units: near a fixed
+    point its Jacobian is the fraction of missing information, with
+    eigenvalues in [0, 1) (Dempster, Laird & Rubin 1977; Meng & Rubin 1994).
+    So τ = (n_iter + 1)·e, the +1 for the initialisation, itself an M-step.
+    The conditioning changes along the path, so e is the largest step error
+    over ``parameter_sets`` (the start and the fitted parameters).
+
+    A lower bound is the weighted mean of log p(x_n) under the parameters of
+    its iteration: it moves by at most τ·G to first order
+    (G = the mean of :math:`\sum_k \gamma_{nk} (1 + \sum_d |z| + \frac12 \sum_d |z^2 - 1|)`),
+    plus the evaluation's rounding (the mean of ``score_bound``) and the
+    mean's own (2·sum_error(n) of the mean of |log p|).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    step, lower_bound_tol = 0.0, 0.0
+    points = []
+    for params in parameter_sets:
+        evaluation = MixtureEvaluation(X, *params)
+        z2 = evaluation.z2
+        per_sample = (evaluation.resp * (1 + np.sqrt(z2).sum(axis=2) + 0.5 * np.abs(z2 - 1).sum(axis=2))).sum(axis=1)
+        G = np.average(per_sample, weights=sample_weight)
+        rounding = np.average(evaluation.score_bound + 2 * sum_error(len(X)) * np.abs(evaluation.log_norm),
+                              weights=sample_weight)
+        step = max(step, em_step_error(X, sample_weight, evaluation))
+        points.append((G, rounding))
+    tau = (n_iter + 1) * step
+    lower_bound_tol = max(tau * G + rounding for G, rounding in points)
+    return tau, float(lower_bound_tol)
+
+
+# ------------------------------------------------------------------ labels
+
+def assert_labels_agree(got, want, scores, bound, max_near_tie_fraction=1e-3):
+    r"""Labels equal wherever the best score beats the second by more than both could be off.
+
+    ``scores`` (n, K): higher is better (log-probabilities, or minus squared
+    distances), ``bound`` (n, K): how far each may be off. A sample is a
+    near-tie when its margin is within the summed bounds of the two; there the
+    labels may differ. Near-ties are bounded too: the margins of real data
+    spread over many units, so the share of them within ~1e-9 of zero is tiny;
+    a share above ``max_near_tie_fraction`` means systematic ties (data and
+    parameters on one grid), which this comparison cannot judge.
+
+    Returns the number of near-ties.
+    """
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :2]
+    rows = np.arange(len(scores))
+    best, second = order[:, 0], order[:, 1] if scores.shape[1] > 1 else order[:, 0]
+    margin = scores[rows, best] - scores[rows, second]
+    near_tie = margin <= bound[rows, best] + bound[rows, second]
+    if scores.shape[1] == 1:
+        near_tie[:] = False
+    decided = ~near_tie
+    n_wrong = int(np.count_nonzero(got[decided] != want[decided]))
+    assert n_wrong == 0, f"{n_wrong} labels differ where the margin exceeds the rounding bound"
+    assert np.array_equal(want[decided], best[decided]), "the oracle's labels are not the best scores"
+    n_near = int(np.count_nonzero(near_tie))
+    assert n_near <= max_near_tie_fraction * len(scores) + 1, f"{n_near} near-ties of {len(scores)} samples"
+    return n_near
+
+
+# ------------------------------------------------------------------ k-means
+
+def squared_distance_bound(X, centers):
+    r"""(n, K) bound on the difference of two correct evaluations of :math:`\lVert x_n - c_k \rVert^2`.
+
+    scikit-learn centres X on its mean m, then expands :math:`\lVert c\rVert^2 - 2x\cdot c`
+    (dot products of D terms, |terms| summing to :math:`(\lVert\tilde x\rVert + \lVert\tilde c\rVert)^2`
+    in the centred coordinates): (D + 4) u of that, plus the centring's own rounding
+    u(|x| + |m|) per coordinate, moving the distance by 2‖x - c‖ times it; we sum
+    (x - c)²: (D + 2) u ‖x - c‖².
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_features = X.shape[1]
+    m = X.mean(axis=0)
+    Xc, Cc = X - m, centers - m
+    norm_x, norm_c = np.linalg.norm(Xc, axis=1), np.linalg.norm(Cc, axis=1)
+    d2 = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    centring = 2 * np.sqrt(d2) * U * np.linalg.norm(np.abs(X) + np.abs(m), axis=1)[:, None]
+    return (n_features + 4) * U * (norm_x[:, None] + norm_c[None]) ** 2 + (n_features + 2) * U * d2 + centring, d2
+
+
+def centers_tolerance(X, sample_weight, labels, centers):
+    r"""Absolute bound on |Δc_kd| between two correct Lloyd updates from the same labels.
+
+    A centre is :math:`\sum_{i \in k} w_i x_i / \sum_{i \in k} w_i`: each side's
+    sums round by ``sum_error(n_k)`` relative to :math:`\sum w|x_d|`; scikit-learn
+    also centres X on its mean m and adds m back (3u(|c| + |m|)). Absolute,
+    because a centre coordinate can be 0 (blobs around the origin); it scales
+    with the data's magnitude.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    m = np.abs(X.mean(axis=0))
+    n_clusters = len(centers)
+    tol = np.empty_like(centers)
+    for k in range(n_clusters):
+        members = labels == k
+        w = sample_weight[members]
+        n_k = int(np.count_nonzero(members))
+        abs_mean = (w @ (np.abs(X[members] - X.mean(axis=0)) + np.abs(X[members]))) / max(w.sum(), np.finfo(float).tiny)
+        tol[k] = 4 * sum_error(n_k) * abs_mean + 3 * U * (np.abs(centers[k]) + m)
+    return tol
+
+
+def inertia_tolerance(X, sample_weight, labels, centers, center_changes):
+    r"""Absolute bound on the inertia's difference: each term's rounding (``squared_distance_bound``),
+    the sum's (2·sum_error(n) of the total), and the centres' difference (2‖x - c‖‖Δc‖ + ‖Δc‖² per term)."""
+    bound, d2 = squared_distance_bound(X, centers)
+    rows = np.arange(len(X))
+    term = bound[rows, labels]
+    shift = np.linalg.norm(center_changes, axis=1)[labels]
+    moved = 2 * np.sqrt(d2[rows, labels]) * shift + shift**2
+    total = sample_weight @ d2[rows, labels]
+    return float(sample_weight @ (term + moved) + 2 * sum_error(len(X)) * total)
