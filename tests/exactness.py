@@ -227,6 +227,18 @@ def fit_tolerances(X, sample_weight, parameter_sets, n_iter):
 
 # ------------------------------------------------------------------ labels
 
+def near_ties(scores, bound):
+    """The best column of each row of ``scores`` (higher is better), and whether the runner-up is within
+    the summed ``bound`` of the two: where two correct computations may pick either."""
+    if scores.shape[1] == 1:
+        return np.zeros(len(scores), dtype=np.int64), np.zeros(len(scores), dtype=bool)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :2]
+    rows = np.arange(len(scores))
+    best, second = order[:, 0], order[:, 1]
+    margin = scores[rows, best] - scores[rows, second]
+    return best, margin <= bound[rows, best] + bound[rows, second]
+
+
 def assert_labels_agree(got, want, scores, bound, max_near_tie_fraction=1e-3):
     r"""Labels equal wherever the best score beats the second by more than both could be off.
 
@@ -240,13 +252,7 @@ def assert_labels_agree(got, want, scores, bound, max_near_tie_fraction=1e-3):
 
     Returns the number of near-ties.
     """
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :2]
-    rows = np.arange(len(scores))
-    best, second = order[:, 0], order[:, 1] if scores.shape[1] > 1 else order[:, 0]
-    margin = scores[rows, best] - scores[rows, second]
-    near_tie = margin <= bound[rows, best] + bound[rows, second]
-    if scores.shape[1] == 1:
-        near_tie[:] = False
+    best, near_tie = near_ties(scores, bound)
     decided = ~near_tie
     n_wrong = int(np.count_nonzero(got[decided] != want[decided]))
     assert n_wrong == 0, f"{n_wrong} labels differ where the margin exceeds the rounding bound"
