@@ -225,6 +225,46 @@ def fit_tolerances(X, sample_weight, parameter_sets, n_iter):
     return tau, float(lower_bound_tol)
 
 
+def statistics_tolerances(X, sample_weight, weights, means, variances):
+    r"""Bounds on the differences of two correct computations of one E-step's sums (``e_step_stats``).
+
+    Each side's responsibilities are within ``proba_bound`` (relative R = bound / γ),
+    and its sums over the n samples within ``sum_error(n)`` of Σ|terms|:
+
+    * :math:`N_k`: :math:`\sum w\gamma R + 2\,\mathrm{sum\_error}(n) N_k`;
+    * :math:`S_{kd} = \sum w\gamma x`: :math:`\sum w\gamma R |x| + 2\,\mathrm{sum\_error}(n) \sum w\gamma |x|`;
+    * :math:`Q_{kd}`, the scatter about the new mean :math:`\bar x`: a change of the responsibilities
+      moves it by :math:`\sum w\Delta\gamma (x - \bar x)^2` (its derivative in :math:`\bar x` is 0);
+      the kernel sums the scatter about the current mean μ and subtracts
+      :math:`N (\bar x - \mu)^2`, which adds the rounding of that sum and of
+      the shift, :math:`2 N |\bar x - \mu| \,\Delta\bar x`, with
+      :math:`\Delta\bar x \le 2\,\mathrm{sum\_error}(n) \overline{|x|} + u|\mu|`;
+    * log-likelihood :math:`\sum w \log p`: :math:`\sum w B + 2\,\mathrm{sum\_error}(n) \sum w |\log p|`.
+
+    Where a responsibility underflows, our exp gives 0 and NumPy's a subnormal:
+    ``EXP_FLUSH`` per sample and term. Returns (nk, sum_x, sum_xx, log_lik) tolerances.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n_samples = len(X)
+    evaluation = MixtureEvaluation(X, weights, means, variances)
+    wr = sample_weight[:, None] * evaluation.resp
+    w_err = sample_weight[:, None] * (evaluation.proba_bound + EXP_FLUSH)  # |w Δγ|, (n, K)
+    sums = 2 * sum_error(n_samples)
+    nk = wr.sum(axis=0)
+    abs_x = np.abs(X)
+    new_means = (wr.T @ X) / np.maximum(nk, np.finfo(np.float64).tiny)[:, None]
+    scatter = np.einsum("nk,nkd->kd", w_err, (X[:, None, :] - new_means[None]) ** 2)
+    about_current = np.einsum("nk,nkd->kd", wr, (X[:, None, :] - means[None]) ** 2)
+    shift = np.abs(new_means - means)
+    mean_error = sums * (wr.T @ abs_x) / np.maximum(nk, np.finfo(np.float64).tiny)[:, None] + U * np.abs(means)
+    return (
+        w_err.sum(axis=0) + sums * nk,
+        w_err.T @ abs_x + sums * (wr.T @ abs_x),
+        scatter + sums * about_current + 2 * nk[:, None] * shift * mean_error + 6 * U * about_current,
+        float(sample_weight @ evaluation.score_bound + sums * (sample_weight @ np.abs(evaluation.log_norm))),
+    )
+
+
 # ------------------------------------------------------------------ labels
 
 def near_ties(scores, bound):
@@ -315,3 +355,27 @@ def inertia_tolerance(X, sample_weight, labels, centers, center_changes):
     moved = 2 * np.sqrt(d2[rows, labels]) * shift + shift**2
     total = sample_weight @ d2[rows, labels]
     return float(sample_weight @ (term + moved) + 2 * sum_error(len(X)) * total)
+
+
+def lloyd_tolerances(X, sample_weight, labels, centers):
+    r"""Bounds on two correct computations of a Lloyd step's sums from the same labels, and of the distances.
+
+    Both sides compute :math:`\lVert x - c\rVert^2` as a sum of D squared
+    differences, (D + 2)u of it each; sums over the n samples round by
+    ``sum_error(n)`` of Σ|terms| on each side. Returns the tolerances of
+    (Σ w x per cluster, Σ w per cluster, inertia) and the (n, K) bound on the
+    distances, for ``assert_labels_agree``.
+    """
+    n_samples, n_features = X.shape
+    n_clusters = len(centers)
+    sums = 2 * sum_error(n_samples)
+    d2 = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    distance_bound = 2 * (n_features + 2) * U * d2
+    members = np.eye(n_clusters)[labels] * sample_weight[:, None]  # (n, K): w where the sample is in k
+    inertia_terms = sample_weight * d2[np.arange(n_samples), labels]
+    return (
+        sums * (members.T @ np.abs(X)),
+        sums * members.sum(axis=0),
+        sums * inertia_terms.sum() + (sample_weight @ distance_bound[np.arange(n_samples), labels]),
+        distance_bound,
+    )

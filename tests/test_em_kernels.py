@@ -7,10 +7,11 @@ from numpy.testing import assert_allclose
 
 from em import _kernels, reference
 from conftest import make_blobs, photo_pixels
+from exactness import EXP_FLUSH, U, MixtureEvaluation, assert_labels_agree, statistics_tolerances
 
-# The kernel sums in another order (per chunk, per lane) and takes the scatter
-# about the old means; over thousands of samples that moves the last 3-4 digits.
-RTOL = 1e-10
+# The kernel sums in another order (per chunk, per lane), takes the scatter about the
+# old means and has its own exp: two correct implementations, compared within the
+# bounds of tests/exactness.py computed from each case's data and parameters.
 
 
 def params_for(X, n_components, seed=0):
@@ -42,28 +43,41 @@ def test_e_step_stats_matches_reference(case):
     sample_weight = np.random.default_rng(1).integers(0, 5, size=len(X)).astype(np.float64)
     got = _kernels.e_step_stats(X, sample_weight, *params)
     want = reference.e_step_stats(X, sample_weight, *params)
-    for name, g, w in zip(("nk", "sum_x", "sum_xx", "log_lik"), got, want):
-        # atol: a statistic of a component that owns nothing is ~1e-300 in one and 0 in the other
-        assert_allclose(g, w, rtol=RTOL, atol=1e-12 * np.abs(w).max(), err_msg=name)
+    tolerances = statistics_tolerances(X, sample_weight, *mixture_params(params))
+    for name, g, w, tol in zip(("nk", "sum_x", "sum_xx", "log_lik"), got, want, tolerances):
+        assert np.all(np.abs(g - w) <= tol), name
 
 
 def test_e_step_matches_reference(case):
     X, params = case
     log_resp, log_norm = _kernels.e_step(X, *params)
     want_resp, want_norm = reference.e_step(X, *params)
-    assert_allclose(log_norm, want_norm, rtol=RTOL)
+    evaluation = MixtureEvaluation(X, *mixture_params(params))
+    assert np.all(np.abs(log_norm - want_norm) <= evaluation.score_bound)
+    assert np.all(np.abs(_kernels.score_samples(X, *params) - want_norm) <= evaluation.score_bound)
     finite = np.isfinite(want_resp)
     assert np.array_equal(finite, np.isfinite(log_resp))
-    assert_allclose(log_resp[finite], want_resp[finite], rtol=RTOL, atol=1e-9)  # atol: log γ near 0
-    assert_allclose(_kernels.score_samples(X, *params), want_norm, rtol=RTOL)
+    # log γ = a - log p: |Δa| + |Δ log p|, and the subtraction's rounding
+    log_resp_bound = evaluation.term_bound + evaluation.score_bound[:, None] + 2 * U * np.abs(want_resp)
+    assert np.all(np.abs(log_resp - want_resp)[finite] <= log_resp_bound[finite])
     resp = _kernels.predict_proba(X, *params)
-    assert_allclose(resp, np.exp(want_resp), rtol=1e-9, atol=1e-15)
-    assert_allclose(resp.sum(axis=1), 1.0, rtol=1e-14)  # responsibilities sum to 1 per row
+    assert np.all(np.abs(resp - np.exp(want_resp)) <= evaluation.proba_bound + EXP_FLUSH)
+    # each γ is a quotient by the row's sum (K - 1 roundings) with one rounding of its own, and
+    # the K quotients are added here (K - 1 more): 2K u in all
+    assert np.all(np.abs(resp.sum(axis=1) - 1.0) <= 2 * resp.shape[1] * U)
 
 
 def test_predict_matches_reference(case):
     X, params = case
-    assert np.array_equal(_kernels.predict(X, *params), reference.predict(X, *params))
+    evaluation = MixtureEvaluation(X, *mixture_params(params))
+    assert_labels_agree(_kernels.predict(X, *params), reference.predict(X, *params),
+                        evaluation.weighted_log_prob, evaluation.term_bound)
+
+
+def mixture_params(params):
+    """(weights, means, variances) from the kernels' (means, precisions, log_weights)."""
+    means, precisions, log_weights = params
+    return np.exp(log_weights), means, 1.0 / precisions
 
 
 def test_exp_is_within_one_ulp_of_numpy(rng):

@@ -7,6 +7,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from em import reference
+from exactness import ULP, U, MixtureEvaluation, sum_error
 
 
 def random_params(rng, n_components, n_features):
@@ -23,7 +24,9 @@ def test_log_gaussian_prob_matches_scipy_norm(rng, n_components, n_features):
     got = reference.log_gaussian_prob(X, means, 1.0 / variances)
     # a diagonal Gaussian is a product of 1-D normals: the log-density is their sum
     want = norm.logpdf(X[:, None, :], loc=means[None], scale=np.sqrt(variances)[None]).sum(axis=2)
-    assert_allclose(got, want, rtol=1e-12)  # same formula, rounding only
+    # two correct evaluations of one formula (weights of 1 leave log π = 0 out of the bound)
+    bound = MixtureEvaluation(X, np.ones(n_components), means, variances).term_bound
+    assert np.all(np.abs(got - want) <= bound)
 
 
 def test_e_step_is_bayes_rule_in_log_space(rng):
@@ -31,9 +34,16 @@ def test_e_step_is_bayes_rule_in_log_space(rng):
     weights, means, variances = random_params(rng, 4, 2)
     log_resp, log_norm = reference.e_step(X, means, 1.0 / variances, np.log(weights))
     joint = norm.logpdf(X[:, None, :], loc=means[None], scale=np.sqrt(variances)[None]).sum(axis=2) + np.log(weights)
-    assert_allclose(log_norm, logsumexp(joint, axis=1), rtol=1e-12)
-    assert_allclose(log_resp, joint - log_norm[:, None], rtol=1e-12, atol=1e-12)
-    assert_allclose(np.exp(log_resp).sum(axis=1), 1.0, rtol=1e-14)  # responsibilities sum to 1 per row
+    evaluation = MixtureEvaluation(X, weights, means, variances)
+    assert np.all(np.abs(log_norm - logsumexp(joint, axis=1)) <= evaluation.score_bound)
+    want_resp = joint - logsumexp(joint, axis=1)[:, None]
+    # log γ = a - log p: both parts' bounds, and the subtraction's rounding on each side
+    bound = evaluation.term_bound + evaluation.score_bound[:, None] + 2 * U * np.abs(want_resp)
+    assert np.all(np.abs(log_resp - want_resp) <= bound)
+    # Σ exp(a - log p) = 1 up to: log p's own rounding (K terms, exp and log within ULP, u|log p|), the
+    # subtractions (u|log γ|, at most u log K in the γ-weighted sum), each exp (ULP), the K - 1 additions
+    K = len(weights)
+    assert np.all(np.abs(np.exp(log_resp).sum(axis=1) - 1.0) <= 2 * U * (K + ULP * (2 + np.log(K)) + np.abs(log_norm)))
 
 
 def test_e_step_survives_far_away_samples():
@@ -54,13 +64,16 @@ def test_sufficient_statistics_and_m_step_follow_the_formulas(rng):
     nk, sum_x, sum_xx = reference.sufficient_statistics(X, log_resp, sample_weight)
     new_weights, new_means, new_variances = reference.m_step(nk, sum_x, sum_xx, reg_covar=1e-3)
     resp = np.exp(log_resp) * sample_weight[:, None]
+    # the same sums of 60 terms in two orders: each within sum_error(60) of Σ|terms|, on each side,
+    # absolute since a mean can be near 0; quotients and the + reg_covar add a few u
+    sums = 2 * sum_error(60) + 4 * U
     for k in range(3):
         want_mean = np.average(X, axis=0, weights=resp[:, k])
         want_var = np.average((X - want_mean) ** 2, axis=0, weights=resp[:, k]) + 1e-3
-        assert_allclose(new_means[k], want_mean, rtol=1e-12)
-        assert_allclose(new_variances[k], want_var, rtol=1e-12)
-    assert_allclose(new_weights, resp.sum(axis=0) / resp.sum(), rtol=1e-12)
-    assert_allclose(new_weights.sum(), 1.0, rtol=1e-15)
+        assert np.all(np.abs(new_means[k] - want_mean) <= sums * np.average(np.abs(X), axis=0, weights=resp[:, k]))
+        assert np.all(np.abs(new_variances[k] - want_var) <= sums * want_var)
+    assert np.all(np.abs(new_weights - resp.sum(axis=0) / resp.sum()) <= sums * new_weights)
+    assert abs(new_weights.sum() - 1.0) <= 2 * 3 * U  # K quotients by one sum, added again: 2K roundings
 
 
 def test_variance_of_a_flat_float32_region_does_not_cancel():
@@ -69,7 +82,9 @@ def test_variance_of_a_flat_float32_region_does_not_cancel():
     log_resp = np.zeros((1000, 1))
     nk, sum_x, sum_xx = reference.sufficient_statistics(X, log_resp, np.ones(1000))
     _, _, variances = reference.m_step(nk, sum_x, sum_xx, reg_covar=1e-6)
-    assert_allclose(variances, 1e-6, rtol=1e-9)
+    # x - mean is at most (n + 1)·u·0.7 (the mean's rounding), so the scatter is below
+    # ((n + 1) u 0.7)² ≈ 6e-27 and vanishes against u·1e-6: only the final additions round
+    assert_allclose(variances, 1e-6, rtol=2 * U)
 
 
 def test_e_step_stats_is_e_step_then_statistics(rng):

@@ -7,6 +7,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from kmeans import _kernels, reference
 from conftest import make_blobs
+from exactness import U, assert_labels_agree, lloyd_tolerances, sum_error
 
 # Shapes around the kernels' edges: fewer samples than one block, a partial last
 # block and chunk, several chunks; one feature, the RGB fast path (3), and others;
@@ -43,27 +44,37 @@ def test_lloyd_step_matches_reference(problem):
     want_labels, (want_sum_x, want_nk, want_inertia, want_changed) = step_from_random_labels(
         reference.lloyd_step, X, sample_weight, centers)
     assert labels.dtype == np.int64
-    assert_array_equal(labels, want_labels)  # random data: no sample within rounding of a tie
-    assert n_changed == want_changed
-    # same terms, summed per chunk instead of sequentially: last digits only
-    assert_allclose(sum_x, want_sum_x, rtol=1e-10)
-    assert_allclose(nk, want_nk, rtol=1e-10)
-    assert_allclose(inertia, want_inertia, rtol=1e-10)
+    assert_same_step(X, sample_weight, centers, (labels, sum_x, nk, inertia), (want_labels, want_sum_x, want_nk, want_inertia))
+    assert n_changed == want_changed  # no near-tie moved a label (checked just above), so the counts are exact
     assert _kernels.lloyd_step(X, sample_weight, centers, labels)[3] == 0
+
+
+def assert_same_step(X, sample_weight, centers, got, want):
+    """Labels where no tie is within rounding, and the sums within their summation bounds (tests/exactness.py)."""
+    labels, sum_x, nk, inertia = got
+    want_labels, want_sum_x, want_nk, want_inertia = want
+    sum_x_tol, nk_tol, inertia_tol, distance_bound = lloyd_tolerances(X, sample_weight, want_labels, centers)
+    d2 = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    assert assert_labels_agree(labels, want_labels, -d2, distance_bound) == 0  # random data: no near-ties
+    assert np.all(np.abs(sum_x - want_sum_x) <= sum_x_tol)
+    assert np.all(np.abs(nk - want_nk) <= nk_tol)
+    assert abs(inertia - want_inertia) <= inertia_tol
 
 
 def test_assign_labels_matches_reference(problem):
     X, sample_weight, centers, _ = problem
     labels, inertia = _kernels.assign_labels(X, sample_weight, centers)
     want_labels, want_inertia = reference.assign_labels(X, sample_weight, centers)
-    assert_array_equal(labels, want_labels)
-    assert_allclose(inertia, want_inertia, rtol=1e-10)  # chunked vs one dot product
+    _, _, inertia_tol, distance_bound = lloyd_tolerances(X, sample_weight, want_labels, centers)
+    assert assert_labels_agree(labels, want_labels, -reference.squared_distances(X, centers), distance_bound) == 0
+    assert abs(inertia - want_inertia) <= inertia_tol  # chunked sums vs one dot product
 
 
 def test_squared_distances_match_reference(problem):
     X, _, centers, _ = problem
-    # both add the squared differences in feature order: identical up to NumPy's reduction order
-    assert_allclose(_kernels.squared_distances(X, centers), reference.squared_distances(X, centers), rtol=1e-12)
+    # both add D squared differences: (D + 2)u of the distance each, whatever the order
+    want = reference.squared_distances(X, centers)
+    assert np.all(np.abs(_kernels.squared_distances(X, centers) - want) <= 2 * (X.shape[1] + 2) * U * want)
 
 
 @pytest.mark.parametrize("first", [False, True], ids=["later-centre", "first-centre"])
@@ -73,8 +84,11 @@ def test_evaluate_candidates_matches_reference(problem, first):
         closest_dist_sq = np.full(len(X), np.inf)  # how k-means++ evaluates its first centre
     closest_with, potentials = _kernels.evaluate_candidates(X, sample_weight, closest_dist_sq, centers[1:])
     want_closest_with, want_potentials = reference.evaluate_candidates(X, sample_weight, closest_dist_sq, centers[1:])
-    assert_allclose(closest_with, want_closest_with, rtol=1e-12)  # the same squares, up to NumPy's reduction order
-    assert_allclose(potentials, want_potentials, rtol=1e-10)  # chunked sums vs a matrix-vector product
+    # the same squares, (D + 2)u each side; the potentials are their weighted sums over n samples
+    distance_tol = 2 * (X.shape[1] + 2) * U * want_closest_with
+    assert np.all(np.abs(closest_with - want_closest_with) <= distance_tol)
+    potential_tol = 2 * sum_error(len(X)) * want_potentials + distance_tol @ sample_weight
+    assert np.all(np.abs(potentials - want_potentials) <= potential_tol)
 
 
 @pytest.mark.parametrize("n_features", [3, 4], ids=["rgb-path", "general-path"])
@@ -95,11 +109,9 @@ def test_kernel_bodies_as_plain_python_match_reference():
     labels, (sum_x, nk, inertia, n_changed) = step_from_random_labels(_kernels.lloyd_step.py_func, X, sample_weight, centers)
     want_labels, (want_sum_x, want_nk, want_inertia, want_changed) = step_from_random_labels(
         reference.lloyd_step, X, sample_weight, centers)
-    assert_array_equal(labels, want_labels)
+    assert_same_step(X, sample_weight, centers, (labels, sum_x, nk, inertia), (want_labels, want_sum_x, want_nk, want_inertia))
     assert n_changed == want_changed
-    assert_allclose(sum_x, want_sum_x, rtol=1e-10)  # same tolerance as the compiled kernel
-    assert_allclose(nk, want_nk, rtol=1e-10)
-    assert_allclose(inertia, want_inertia, rtol=1e-10)
     _, potentials = _kernels.evaluate_candidates.py_func(X, sample_weight, closest_dist_sq, centers)
-    _, want_potentials = reference.evaluate_candidates(X, sample_weight, closest_dist_sq, centers)
-    assert_allclose(potentials, want_potentials, rtol=1e-10)
+    want_closest_with, want_potentials = reference.evaluate_candidates(X, sample_weight, closest_dist_sq, centers)
+    potential_tol = 2 * sum_error(len(X)) * want_potentials + 4 * (X.shape[1] + 2) * U * want_closest_with @ sample_weight
+    assert np.all(np.abs(potentials - want_potentials) <= potential_tol)

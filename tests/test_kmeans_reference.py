@@ -7,6 +7,7 @@ from scipy.spatial.distance import cdist
 
 from kmeans import reference
 from conftest import make_blobs
+from exactness import U, assert_labels_agree, lloyd_tolerances, sum_error
 
 
 @pytest.fixture
@@ -21,18 +22,20 @@ def problem(rng):
 
 def test_squared_distances_match_scipy(problem):
     X, _, centers = problem
-    # two ways to sum three squares: they agree to a few ulps
-    assert_allclose(reference.squared_distances(X, centers), cdist(X, centers, "sqeuclidean"), rtol=1e-12)
+    # two ways to sum D squared differences: (D + 2)u of the distance each
+    want = cdist(X, centers, "sqeuclidean")
+    assert np.all(np.abs(reference.squared_distances(X, centers) - want) <= 2 * (X.shape[1] + 2) * U * want)
 
 
 def test_assign_labels_is_nearest_centre_and_weighted_inertia(problem):
     X, sample_weight, centers = problem
     labels, inertia = reference.assign_labels(X, sample_weight, centers)
     sq_dist = cdist(X, centers, "sqeuclidean")
-    assert_array_equal(labels, sq_dist.argmin(axis=1))
+    _, _, inertia_tol, distance_bound = lloyd_tolerances(X, sample_weight, sq_dist.argmin(axis=1), centers)
+    assert assert_labels_agree(labels, sq_dist.argmin(axis=1), -sq_dist, distance_bound) == 0
     assert labels.dtype == np.int64
     # the same products summed in another order
-    assert_allclose(inertia, np.sum(sample_weight * sq_dist.min(axis=1)), rtol=1e-12)
+    assert abs(inertia - np.sum(sample_weight * sq_dist.min(axis=1))) <= inertia_tol
 
 
 def test_assign_labels_breaks_ties_towards_the_lowest_index():
@@ -55,9 +58,11 @@ def test_lloyd_step_sums_each_cluster(problem):
     labels, sum_x, nk, inertia = first_step(X, sample_weight, centers)
     for k in range(len(centers)):
         members = labels == k
-        # sequential sums against np.add.at's: same terms, same order
-        assert_allclose(nk[k], sample_weight[members].sum(), rtol=1e-12)
-        assert_allclose(sum_x[k], (sample_weight[members, None] * X[members]).sum(axis=0), rtol=1e-12)
+        # the same terms, summed by np.add.at and by NumPy's pairwise sum: sum_error(n_k) of Σ|terms| each
+        sums = 2 * sum_error(np.count_nonzero(members))
+        assert abs(nk[k] - sample_weight[members].sum()) <= sums * sample_weight[members].sum()
+        want = (sample_weight[members, None] * X[members]).sum(axis=0)
+        assert np.all(np.abs(sum_x[k] - want) <= sums * (sample_weight[members] @ np.abs(X[members])))
     assert inertia == reference.assign_labels(X, sample_weight, centers)[1]
 
 
@@ -78,8 +83,11 @@ def test_evaluate_candidates_follows_the_formula(problem, rng):
     closest_dist_sq_with, potentials = reference.evaluate_candidates(X, sample_weight, closest_dist_sq, candidates)
     for t, y in enumerate(candidates):
         want = np.minimum(closest_dist_sq, ((X - y) ** 2).sum(axis=1))
-        assert_allclose(closest_dist_sq_with[t], want, rtol=1e-12)  # cdist and a sum of squares: a few ulps
-        assert_allclose(potentials[t], np.sum(sample_weight * want), rtol=1e-12)  # same terms, another order
+        distance_tol = 2 * (X.shape[1] + 2) * U * want  # cdist and a sum of squares: (D + 2)u each
+        assert np.all(np.abs(closest_dist_sq_with[t] - want) <= distance_tol)
+        # the same terms in another order: the sum's rounding and the terms'
+        potential_tol = 2 * sum_error(len(X)) * (sample_weight @ want) + sample_weight @ distance_tol
+        assert abs(potentials[t] - np.sum(sample_weight * want)) <= potential_tol
 
 
 def test_evaluate_candidates_before_any_centre_gives_plain_distances(problem):
@@ -96,8 +104,10 @@ def test_update_centers_is_the_weighted_mean(problem):
     new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
     for k in range(len(centers)):
         members = labels == k
-        # np.average divides the same sums
-        assert_allclose(new_centers[k], np.average(X[members], axis=0, weights=sample_weight[members]), rtol=1e-12)
+        w = sample_weight[members]
+        # np.average divides the same sums, added in another order: absolute, a centre can be near 0
+        tol = 2 * sum_error(np.count_nonzero(members)) * (w @ np.abs(X[members])) / w.sum() + 2 * U * np.abs(new_centers[k])
+        assert np.all(np.abs(new_centers[k] - np.average(X[members], axis=0, weights=w)) <= tol)
 
 
 def test_lloyd_iterations_never_increase_the_inertia(problem):
@@ -107,8 +117,9 @@ def test_lloyd_iterations_never_increase_the_inertia(problem):
         labels, sum_x, nk, inertia = first_step(X, sample_weight, centers)
         centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
         inertias.append(inertia)
-    # each step can only lower J; allow rounding once the labels stop changing
-    assert np.all(np.diff(inertias) <= 1e-12 * inertias[0])
+    # each step can only lower J; once the labels stop changing two computed values of J can be out of
+    # order by their rounding: the terms' ((D + 2)u each) and the sum's (sum_error(n)), twice
+    assert np.all(np.diff(inertias) <= 2 * (sum_error(len(X)) + (X.shape[1] + 2) * U) * inertias[0])
 
 
 def test_empty_cluster_moves_exactly_onto_the_farthest_sample():
@@ -120,8 +131,10 @@ def test_empty_cluster_moves_exactly_onto_the_farthest_sample():
     new_centers = reference.update_centers(X, sample_weight, centers, labels, sum_x, nk)
     # (9, 9) is farthest from its centre (5, 5): it becomes centre 2 exactly, and leaves cluster 1
     assert_array_equal(new_centers[2], [9.0, 9.0])
-    assert_allclose(new_centers[1], [5.05, 5.0], rtol=1e-12)  # (w x)/w and a subtraction: a few ulps
-    assert_allclose(new_centers[0], [1 / 30, 1 / 30], rtol=1e-12)
+    # (Σ w x - w_far x_far) / (Σ w - w_far): 5 roundings of terms whose |values| add to 37.1 (x) and 5
+    # (weights), over a remaining weight of 2
+    assert_allclose(new_centers[1], [5.05, 5.0], rtol=0, atol=5 * U * (37.1 + 5 * 5.05) / 2)
+    assert_allclose(new_centers[0], [1 / 30, 1 / 30], rtol=4 * U)  # three additions and a division
 
 
 def test_zero_weight_samples_are_never_relocation_targets():
