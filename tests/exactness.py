@@ -21,6 +21,7 @@ Comput. 41(5), 2019, Thm. 3.1) holds for *any* order of summation:
 import math
 
 import numpy as np
+from numpy.testing import assert_allclose
 
 U = np.finfo(np.float64).eps / 2  # unit roundoff of float64
 ULP = 4  # glibc's exp and log are within 1 ulp, numpy's SIMD exp/log within a few; 4 covers every build
@@ -239,10 +240,13 @@ def statistics_tolerances(X, sample_weight, weights, means, variances):
       :math:`N (\bar x - \mu)^2`, which adds the rounding of that sum and of
       the shift, :math:`2 N |\bar x - \mu| \,\Delta\bar x`, with
       :math:`\Delta\bar x \le 2\,\mathrm{sum\_error}(n) \overline{|x|} + u|\mu|`;
+    * :math:`D_{kd}`, the scatter about the current mean (``e_step_sums``):
+      :math:`\sum w\Delta\gamma (x - \mu)^2 + 2\,\mathrm{sum\_error}(n) D_{kd}`;
     * log-likelihood :math:`\sum w \log p`: :math:`\sum w B + 2\,\mathrm{sum\_error}(n) \sum w |\log p|`.
 
     Where a responsibility underflows, our exp gives 0 and NumPy's a subnormal:
-    ``EXP_FLUSH`` per sample and term. Returns (nk, sum_x, sum_xx, log_lik) tolerances.
+    ``EXP_FLUSH`` per sample and term. Returns a dict of the tolerances, keyed
+    nk, sum_x, sum_xx, log_lik and sum_dd.
     """
     X = np.asarray(X, dtype=np.float64)
     n_samples = len(X)
@@ -257,11 +261,12 @@ def statistics_tolerances(X, sample_weight, weights, means, variances):
     about_current = np.einsum("nk,nkd->kd", wr, (X[:, None, :] - means[None]) ** 2)
     shift = np.abs(new_means - means)
     mean_error = sums * (wr.T @ abs_x) / np.maximum(nk, np.finfo(np.float64).tiny)[:, None] + U * np.abs(means)
-    return (
-        w_err.sum(axis=0) + sums * nk,
-        w_err.T @ abs_x + sums * (wr.T @ abs_x),
-        scatter + sums * about_current + 2 * nk[:, None] * shift * mean_error + 6 * U * about_current,
-        float(sample_weight @ evaluation.score_bound + sums * (sample_weight @ np.abs(evaluation.log_norm))),
+    return dict(
+        nk=w_err.sum(axis=0) + sums * nk,
+        sum_x=w_err.T @ abs_x + sums * (wr.T @ abs_x),
+        sum_xx=scatter + sums * about_current + 2 * nk[:, None] * shift * mean_error + 6 * U * about_current,
+        log_lik=float(sample_weight @ evaluation.score_bound + sums * (sample_weight @ np.abs(evaluation.log_norm))),
+        sum_dd=np.einsum("nk,nkd->kd", w_err, (X[:, None, :] - means[None]) ** 2) + sums * about_current,
     )
 
 
@@ -379,3 +384,45 @@ def lloyd_tolerances(X, sample_weight, labels, centers):
         sums * inertia_terms.sum() + (sample_weight @ distance_bound[np.arange(n_samples), labels]),
         distance_bound,
     )
+
+
+# ------------------------------------------------------------------ whole fits
+
+def assert_same_mixture(ours, theirs, X, start, n_iter=None, sample_weight=None):
+    """Two EM fits from one start: same iterations; parameters and lower bounds within ``fit_tolerances``.
+
+    ``start`` is the (weights, means, variances) both fits began from; ``n_iter``
+    the iterations run since (default: the fit's own); ``sample_weight`` the weights of X.
+    """
+    # exact: the stopping rule compares a change of the bound with tol, and the bounds agree to far
+    # below the changes seen near tol (a crossing within τ of tol would be a coincidence)
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.converged_ == theirs.converged_
+    sample_weight = np.ones(len(X)) if sample_weight is None else sample_weight
+    n_iter = theirs.n_iter_ if n_iter is None else n_iter
+    tau, lower_bound_tol = fit_tolerances(X, sample_weight, [start, model_params(theirs)], n_iter)
+    differences = natural_differences(ours, theirs)
+    assert max(differences.values()) <= tau, f"{differences} exceed τ = {tau:.3g}"
+    assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=0, atol=lower_bound_tol)
+    assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=0, atol=lower_bound_tol)
+
+
+def assert_same_kmeans(ours, theirs, X, sample_weight=None):
+    """Two k-means fits from one start: same iterations and labels; centres and inertia within rounding.
+
+    The same init fixes the label order, so labels compare as they are,
+    wherever the margin between the two nearest centres exceeds the rounding
+    of both distance formulas plus the effect of the centres' difference.
+    Given the same labels, a centre is a weighted mean of the same rows,
+    summed in another order: its tolerance is one update's, not accumulated.
+    """
+    sample_weight = np.ones(len(X)) if sample_weight is None else sample_weight
+    assert ours.n_iter_ == theirs.n_iter_
+    center_changes = ours.cluster_centers_ - theirs.cluster_centers_
+    bound, d2 = squared_distance_bound(X, theirs.cluster_centers_)
+    shift = np.linalg.norm(center_changes, axis=1)  # our distances use our centres: ±(2‖x - c‖‖Δc‖ + ‖Δc‖²)
+    assert_labels_agree(ours.labels_, theirs.labels_, -d2, bound + 2 * np.sqrt(d2) * shift + shift**2)
+    tol = centers_tolerance(X, sample_weight, theirs.labels_, theirs.cluster_centers_)
+    assert np.all(np.abs(center_changes) <= tol), np.abs(center_changes) / tol
+    inertia_tol = inertia_tolerance(X, sample_weight, theirs.labels_, theirs.cluster_centers_, center_changes)
+    assert abs(ours.inertia_ - theirs.inertia_) <= inertia_tol

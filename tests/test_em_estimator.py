@@ -1,19 +1,19 @@
 """em.GaussianMixture against scikit-learn's GaussianMixture(covariance_type='diag')."""
 
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
-from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from em import GaussianMixture
 from conftest import make_blobs, photo_pixels
-from exactness import (EXP_FLUSH, MixtureEvaluation, U, assert_labels_agree, fit_tolerances, model_params,
-                       natural_differences, parameter_changes, sum_error)
+from exactness import (EXP_FLUSH, MixtureEvaluation, U, assert_labels_agree, assert_same_mixture, fit_tolerances,
+                       model_params, natural_differences, near_ties, parameter_changes, sum_error)
 
 
 def shared_start(X, n_components, seed=0):
@@ -41,25 +41,6 @@ def fit_both(X, n_components, engine="numba", **params):
         ours = GaussianMixture(n_components, engine=engine, **start, **params).fit(X)
         theirs = SkGaussianMixture(n_components, covariance_type="diag", **start, **params).fit(X)
     return ours, theirs, start_params(start)
-
-
-def assert_same_fit(ours, theirs, X, start, n_iter=None, sample_weight=None):
-    """Same iterations; parameters and lower bounds within what rounding can explain (tests/exactness.py).
-
-    ``start`` is the (weights, means, variances) both fits began from; ``n_iter``
-    the iterations run since (default: the fit's own); ``sample_weight`` the weights of X.
-    """
-    # exact: the stopping rule compares a change of the bound with tol, and the bounds agree to far
-    # below the changes seen near tol (a crossing within τ of tol would be a coincidence)
-    assert ours.n_iter_ == theirs.n_iter_
-    assert ours.converged_ == theirs.converged_
-    sample_weight = np.ones(len(X)) if sample_weight is None else sample_weight
-    n_iter = theirs.n_iter_ if n_iter is None else n_iter
-    tau, lower_bound_tol = fit_tolerances(X, sample_weight, [start, model_params(theirs)], n_iter)
-    differences = natural_differences(ours, theirs)
-    assert max(differences.values()) <= tau, f"{differences} exceed τ = {tau:.3g}"
-    assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=0, atol=lower_bound_tol)
-    assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=0, atol=lower_bound_tol)
 
 
 def with_parameters_of(theirs):
@@ -98,7 +79,7 @@ def photo_fits(request):
 
 def test_same_numbers_as_sklearn_on_real_photos(photo_fits):
     X, ours, theirs, start = photo_fits
-    assert_same_fit(ours, theirs, X, start)
+    assert_same_mixture(ours, theirs, X, start)
     assert_same_evaluation(ours, theirs, X)
     # score is the mean of score_samples: its bound's mean, plus the mean's rounding
     evaluation = MixtureEvaluation(X, *model_params(theirs), parameter_changes=parameter_changes(ours, theirs))
@@ -115,7 +96,7 @@ def test_same_numbers_as_sklearn_on_real_photos(photo_fits):
 def test_same_numbers_as_sklearn_on_blobs(n_features, n_components, engine):
     X = make_blobs(1500, n_features, n_components)
     ours, theirs, start = fit_both(X, n_components, tol=1e-6, max_iter=200, engine=engine)
-    assert_same_fit(ours, theirs, X, start)
+    assert_same_mixture(ours, theirs, X, start)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0: a fixed number of iterations
@@ -158,7 +139,7 @@ def test_every_init_draws_like_sklearn(init_params):
     theirs = SkGaussianMixture(covariance_type="diag", **params).fit(X)
     # One-hot starts have variances of reg_covar, so the first lower bound is about -1e6 and
     # scikit-learn's expansion cancels there: fit_tolerances takes the start's conditioning.
-    assert_same_fit(ours, theirs, X, traced_start(ours))
+    assert_same_mixture(ours, theirs, X, traced_start(ours))
 
 
 def test_best_of_several_inits_is_kept():
@@ -167,7 +148,7 @@ def test_best_of_several_inits_is_kept():
     ours = GaussianMixture(n_init=4, trace=True, **params).fit(X)
     singles = [GaussianMixture(n_init=1, **params).fit(X).lower_bound_]
     theirs = SkGaussianMixture(covariance_type="diag", n_init=4, **params).fit(X)
-    assert_same_fit(ours, theirs, X, traced_start(ours))
+    assert_same_mixture(ours, theirs, X, traced_start(ours))
     assert ours.lower_bound_ >= max(singles)
 
 
@@ -201,7 +182,7 @@ def test_engines_give_the_same_fit():
     fits = [GaussianMixture(6, random_state=0, engine=engine, tol=1e-5, trace=True).fit(X)
             for engine in ("numba", "reference")]
     # two correct implementations of one EM: the same bounds as against scikit-learn
-    assert_same_fit(*fits, X, traced_start(fits[1]))
+    assert_same_mixture(*fits, X, traced_start(fits[1]))
 
 
 # ------------------------------------------------------------- sample_weight
@@ -214,7 +195,7 @@ def test_integer_weights_equal_repeated_rows(rng):
     weighted = GaussianMixture(3, **start, tol=0, max_iter=30).fit(X, sample_weight=counts)
     repeated = GaussianMixture(3, **start, tol=0, max_iter=30).fit(np.repeat(X, counts, axis=0))
     # the same sums, only added in another order: the bounds for two correct implementations hold
-    assert_same_fit(weighted, repeated, np.repeat(X, counts, axis=0), start_params(start))
+    assert_same_mixture(weighted, repeated, np.repeat(X, counts, axis=0), start_params(start))
 
 
 def test_integer_weights_equal_repeated_rows_with_default_init(rng):
@@ -222,7 +203,7 @@ def test_integer_weights_equal_repeated_rows_with_default_init(rng):
     counts = rng.integers(1, 4, size=len(X))
     weighted = GaussianMixture(3, random_state=0, trace=True).fit(X, sample_weight=counts)
     repeated = GaussianMixture(3, random_state=0).fit(np.repeat(X, counts, axis=0))
-    assert_same_fit(weighted, repeated, np.repeat(X, counts, axis=0), traced_start(weighted))
+    assert_same_mixture(weighted, repeated, np.repeat(X, counts, axis=0), traced_start(weighted))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0 runs to max_iter
@@ -233,7 +214,7 @@ def test_zero_weight_equals_removal(rng):
     weighted = GaussianMixture(3, **start, tol=0, max_iter=20).fit(X, sample_weight=keep.astype(float))
     removed = GaussianMixture(3, **start, tol=0, max_iter=20).fit(X[keep])
     # zero-weight rows add exact zeros to every sum, but move the chunk boundaries: another order
-    assert_same_fit(weighted, removed, X, start_params(start), sample_weight=keep.astype(float))
+    assert_same_mixture(weighted, removed, X, start_params(start), sample_weight=keep.astype(float))
 
 
 def test_weighted_score_is_the_weighted_mean(rng):
@@ -265,7 +246,7 @@ def test_warm_start_continues_from_the_previous_fit():
         for _ in range(3):
             ours.fit(X)
             theirs.fit(X)
-    assert_same_fit(ours, theirs, X, start_params(start), n_iter=9)  # three fits of 3 iterations each
+    assert_same_mixture(ours, theirs, X, start_params(start), n_iter=9)  # three fits of 3 iterations each
 
 
 def test_convergence_warning_when_not_converged():
@@ -442,13 +423,19 @@ def test_replaying_the_trace_through_reference_gives_the_next_row(traced):
         weights, means, variances = trace["weights"][t], trace["means"][t], trace["variances"][t]
         nk, sum_x, sum_xx, log_lik = reference.e_step_stats(X, w, means, 1.0 / variances, np.log(weights))
         next_weights, next_means, next_variances = reference.m_step(nk, sum_x, sum_xx, gm.reg_covar)
-        # reference vs kernel, compounded over one iteration
-        assert_allclose(next_means, trace["means"][t + 1], rtol=1e-10)
-        assert_allclose(next_variances, trace["variances"][t + 1], rtol=1e-10)
-        assert_allclose(next_weights, trace["weights"][t + 1], rtol=1e-10)
-        assert_allclose(log_lik / w.sum(), trace["lower_bound"][t + 1], rtol=1e-10)
+        # reference vs kernel: one iteration of two correct implementations from the same parameters
+        tau, lower_bound_tol = fit_tolerances(X, w, [(weights, means, variances)], n_iter=0)
+        assert abs(log_lik / w.sum() - trace["lower_bound"][t + 1]) <= lower_bound_tol
+        replayed = SimpleNamespace(weights_=next_weights, means_=next_means, covariances_=next_variances)
+        recorded = SimpleNamespace(weights_=trace["weights"][t + 1], means_=trace["means"][t + 1],
+                                   covariances_=trace["variances"][t + 1])
+        assert max(natural_differences(replayed, recorded).values()) <= tau
         labels_before = reference.predict(X, means, 1.0 / variances, np.log(weights))
         labels_after = reference.predict(X, next_means, 1.0 / next_variances, np.log(next_weights))
+        # the counts are exact where no sample is within rounding of a tie, under either parameter set
+        for params in ((weights, means, variances), model_params(recorded)):
+            evaluation = MixtureEvaluation(X, *params, parameter_changes=parameter_changes(replayed, recorded))
+            assert not near_ties(evaluation.weighted_log_prob, evaluation.term_bound)[1].any()
         assert trace["n_changed"][t + 1] == w[labels_before != labels_after].sum()
 
 

@@ -16,8 +16,7 @@ from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_de
 import kmeans.estimator
 from kmeans import KMeans, kmeans_plusplus
 from conftest import make_blobs, photo_pixels
-from exactness import (U, assert_labels_agree, centers_tolerance, inertia_tolerance, near_ties,
-                       squared_distance_bound, sum_error)
+from exactness import U, assert_same_kmeans, near_ties, squared_distance_bound, sum_error
 
 
 def shared_init(X, n_clusters, seed=0):
@@ -28,27 +27,6 @@ def shared_init(X, n_clusters, seed=0):
     """
     rng = np.random.default_rng(seed)
     return X[rng.choice(len(X), n_clusters, replace=False)] + rng.uniform(0.1, 0.9, (n_clusters, X.shape[1]))
-
-
-def assert_same_fit(ours, theirs, X, sample_weight=None):
-    """Same iterations and labels; centres and inertia within what rounding can explain (tests/exactness.py).
-
-    The same init fixes the label order, so labels compare as they are,
-    wherever the margin between the two nearest centres exceeds the rounding
-    of both distance formulas plus the effect of the centres' difference.
-    Given the same labels, a centre is a weighted mean of the same rows,
-    summed in another order: its tolerance is one update's, not accumulated.
-    """
-    sample_weight = np.ones(len(X)) if sample_weight is None else sample_weight
-    assert ours.n_iter_ == theirs.n_iter_
-    center_changes = ours.cluster_centers_ - theirs.cluster_centers_
-    bound, d2 = squared_distance_bound(X, theirs.cluster_centers_)
-    shift = np.linalg.norm(center_changes, axis=1)  # our distances use our centres: ±(2‖x - c‖‖Δc‖ + ‖Δc‖²)
-    assert_labels_agree(ours.labels_, theirs.labels_, -d2, bound + 2 * np.sqrt(d2) * shift + shift**2)
-    tol = centers_tolerance(X, sample_weight, theirs.labels_, theirs.cluster_centers_)
-    assert np.all(np.abs(center_changes) <= tol), np.abs(center_changes) / tol
-    inertia_tol = inertia_tolerance(X, sample_weight, theirs.labels_, theirs.cluster_centers_, center_changes)
-    assert abs(ours.inertia_ - theirs.inertia_) <= inertia_tol
 
 
 def photo_subsample(name, n_samples=20_000):
@@ -74,7 +52,7 @@ def photo_fits(request):
 
 def test_same_numbers_as_sklearn_on_real_photos(photo_fits):
     X, ours, theirs = photo_fits
-    assert_same_fit(ours, theirs, X)
+    assert_same_kmeans(ours, theirs, X)
 
 
 def test_labels_are_the_final_assignment(photo_fits):
@@ -95,7 +73,7 @@ def sklearn_tol(X, sample_weight, tol=1e-4):
 def test_same_numbers_as_sklearn_on_blobs(n_features):
     X = make_blobs(n_samples=3000, n_features=n_features, n_centers=5, seed=n_features)
     init = shared_init(X, 5, seed=n_features)
-    assert_same_fit(KMeans(5, init=init).fit(X), SkKMeans(5, init=init).fit(X), X)
+    assert_same_kmeans(KMeans(5, init=init).fit(X), SkKMeans(5, init=init).fit(X), X)
 
 
 @pytest.mark.parametrize("init", ["array", "k-means++"])
@@ -105,7 +83,7 @@ def test_same_numbers_as_sklearn_with_weights(init):
     init = shared_init(X, 5, seed=16) if init == "array" else init
     ours = KMeans(5, init=init, random_state=0).fit(X, sample_weight=sample_weight)
     theirs = SkKMeans(5, init=init, random_state=0, tol=sklearn_tol(X, sample_weight))
-    assert_same_fit(ours, theirs.fit(X, sample_weight=sample_weight), X, sample_weight)
+    assert_same_kmeans(ours, theirs.fit(X, sample_weight=sample_weight), X, sample_weight)
 
 
 @pytest.mark.parametrize("name, seed", [("china.jpg", 3), ("flower.jpg", 4)], ids=["china-3", "flower-4"])
@@ -126,7 +104,7 @@ def test_same_seed_gives_sklearns_labels(name, seed):
     assert not near_ties(-d2, bound)[1].any()
     ours = KMeans(10, random_state=seed).fit(X)
     theirs = SkKMeans(10, random_state=seed).fit(X)
-    assert_same_fit(ours, theirs, X)
+    assert_same_kmeans(ours, theirs, X)
 
 
 def test_kmeans_plusplus_median_inertia_within_one_percent_of_sklearn():
@@ -162,7 +140,7 @@ def test_random_state_instance_is_drawn_from_as_sklearn_does():
     pixels = colors.repeat(counts.astype(int), axis=0)
     theirs = SkKMeans(6, n_init=1, random_state=theirs_rs).fit(pixels)
     ours.labels_ = ours.labels_.repeat(counts.astype(int))  # a colour's label is its pixels' label
-    assert_same_fit(ours, theirs, pixels)
+    assert_same_kmeans(ours, theirs, pixels)
     _, indices = kmeans_plusplus(colors, 6, sample_weight=counts, random_state=ours_rs)
     _, sk_indices = sk_kmeans_plusplus(colors, 6, sample_weight=counts, random_state=theirs_rs)
     assert_array_equal(indices, sk_indices)
@@ -174,21 +152,21 @@ def test_best_of_several_runs_is_sklearns(params):
     X = make_blobs(n_samples=2000, n_features=3, n_centers=6, spread=1.0, seed=3)
     ours = KMeans(6, random_state=0, **params).fit(X)
     theirs = SkKMeans(6, random_state=0, **params).fit(X)
-    assert_same_fit(ours, theirs, X)
+    assert_same_kmeans(ours, theirs, X)
 
 
 def test_empty_cluster_relocation_matches_sklearn():
     X = make_blobs(n_samples=1000, n_features=2, n_centers=3, seed=4)
     init = np.vstack([shared_init(X, 3, seed=4), [[100.0, 100.0]]])  # the last centre attracts nothing
     ours, theirs = KMeans(4, init=init).fit(X), SkKMeans(4, init=init).fit(X)
-    assert_same_fit(ours, theirs, X)
+    assert_same_kmeans(ours, theirs, X)
 
 
 def test_reference_engine_gives_the_same_fit():
     X = make_blobs(n_samples=2000, n_features=3, n_centers=5, seed=5)
     fast = KMeans(5, random_state=0).fit(X)
     slow = KMeans(5, random_state=0, engine="reference").fit(X)
-    assert_same_fit(slow, fast, X)  # two correct implementations: the bounds against scikit-learn hold
+    assert_same_kmeans(slow, fast, X)  # two correct implementations: the bounds against scikit-learn hold
 
 
 # ---------------------------------------------------------------- sample weights
@@ -203,7 +181,7 @@ def test_integer_weights_equal_repeated_rows():
         repeated = KMeans(4, init=init, random_state=0).fit(X_repeated)
         weighted.labels_ = weighted.labels_.repeat(sample_weight)
         # w·x against x + x + ...: the same sums in another order, as between two implementations
-        assert_same_fit(weighted, repeated, X_repeated)
+        assert_same_kmeans(weighted, repeated, X_repeated)
 
 
 def test_zero_weight_equals_removal():
@@ -220,7 +198,7 @@ def test_zero_weight_equals_removal():
         among = KMeans(4, init=init, random_state=0).fit(X_with, sample_weight=sample_weight)
         among.labels_ = among.labels_[kept]
         # the sums run over blocks that now hold other rows: another order, rounding only
-        assert_same_fit(among, alone, X)
+        assert_same_kmeans(among, alone, X)
 
 
 def test_distinct_colours_with_counts_equal_all_pixels():
@@ -231,7 +209,7 @@ def test_distinct_colours_with_counts_equal_all_pixels():
     by_color = KMeans(10, init=init).fit(colors, sample_weight=counts)
     by_pixel = KMeans(10, init=init).fit(X)
     by_color.labels_ = by_color.predict(X)
-    assert_same_fit(by_color, by_pixel, X)  # sums of 273k terms, regrouped by colour: another order
+    assert_same_kmeans(by_color, by_pixel, X)  # sums of 273k terms, regrouped by colour: another order
 
 
 # ---------------------------------------------------------------- scikit-learn's estimator checks
@@ -311,7 +289,7 @@ def test_as_many_clusters_as_samples():
 
 def test_one_feature_matches_sklearn_from_the_same_seed():
     X = make_blobs(n_samples=500, n_features=1, n_centers=3, seed=11)
-    assert_same_fit(KMeans(3, random_state=0).fit(X), SkKMeans(3, random_state=0).fit(X), X)
+    assert_same_kmeans(KMeans(3, random_state=0).fit(X), SkKMeans(3, random_state=0).fit(X), X)
 
 
 def test_labels_compare_up_to_permutation_across_seeds():

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from numpy.testing import assert_allclose
 
 from em import GaussianMixture, _kernels, image
+from exactness import assert_same_mixture
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -41,6 +41,6 @@ def test_integer_weights_are_repeated_rows(counts, seed):
                  max_iter=5, tol=0, reg_covar=1e-3)
     weighted = GaussianMixture(2, **start).fit(X, sample_weight=counts)
     repeated = GaussianMixture(2, **start).fit(np.repeat(X, counts, axis=0))
-    # the same sums, added in another order
-    assert_allclose(weighted.means_, repeated.means_, rtol=1e-9, atol=1e-12)
-    assert_allclose(weighted.covariances_, repeated.covariances_, rtol=1e-9)
+    # the same sums, added in another order: the bounds of two correct implementations
+    start_params = (np.array(start["weights_init"]), np.array(start["means_init"]), 1.0 / start["precisions_init"])
+    assert_same_mixture(weighted, repeated, np.repeat(X, counts, axis=0), start_params)
