@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose
 
-from em import GaussianMixture, _kernels, image
+from em import GaussianMixture, _kernels
+from segment import image
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -10,8 +10,9 @@ from numpy.testing import assert_allclose
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from em import GaussianMixture, image
+from em import GaussianMixture
 from kmeans import KMeans
+from segment import image
 
 
 def write(tmp_path, name, pil_image, **save_args):
