@@ -140,9 +140,10 @@ def _steps(engine):
 def predict(centers, X, engine):
     """Nearest centre of each row of a dask array, as a dask array of int64."""
     X = check_arrays(X, None)[0]
-    return X.map_blocks(_predict_block, centers, engine, drop_axis=1, dtype=np.int64)
+    return X.map_blocks(predict_block, centers, engine, drop_axis=1, dtype=np.int64)
 
 
-def _predict_block(X, centers, engine):
+def predict_block(X, centers, engine):
+    """Nearest centre of each row of one NumPy block, int64; the mixture's k-means start uses it too."""
     X = np.ascontiguousarray(X)
     return _steps(engine).assign_labels(X, np.ones(len(X)), centers)[0]
