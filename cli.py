@@ -2,42 +2,19 @@
 
 import argparse
 import gc
-import importlib
 import json
 import sys
 import time
-import types
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from segment._startup import defer_import
 
-def _defer_import(name):
-    """Put off importing module ``name`` until something asks it for an attribute.
+defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up; only `compare` uses it
 
-    scikit-learn imports scipy.stats as it starts (in sklearn.utils.fixes): 0.9 s
-    of this command's start-up on a 2-core machine, for a module only `compare`
-    uses. A stand-in takes its place in sys.modules; the first attribute asked
-    of it imports the real module, which replaces it. The same idea as
-    Mercurial's demandimport, for one module, in this command's process only:
-    importing the em and kmeans packages never does this.
-    """
-    if name in sys.modules:
-        return
-
-    class Deferred(types.ModuleType):
-        def __getattr__(self, attribute):
-            if sys.modules.get(name) is self:
-                del sys.modules[name]
-            return getattr(importlib.import_module(name), attribute)
-
-    sys.modules[name] = Deferred(name)
-
-
-_defer_import("scipy.stats")
-
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after _defer_import)
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
 
 from segment import image, learn, models  # noqa: E402
 
