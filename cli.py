@@ -2,45 +2,21 @@
 
 import argparse
 import gc
-import importlib
 import json
 import sys
 import time
-import types
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from segment._startup import defer_import
 
-def _defer_import(name):
-    """Put off importing module ``name`` until something asks it for an attribute.
+defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up; only `compare` uses it
 
-    scikit-learn imports scipy.stats as it starts (in sklearn.utils.fixes): 0.9 s
-    of this command's start-up on a 2-core machine, for a module only `compare`
-    uses. A stand-in takes its place in sys.modules; the first attribute asked
-    of it imports the real module, which replaces it. The same idea as
-    Mercurial's demandimport, for one module, in this command's process only:
-    importing the em and kmeans packages never does this.
-    """
-    if name in sys.modules:
-        return
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
 
-    class Deferred(types.ModuleType):
-        def __getattr__(self, attribute):
-            if sys.modules.get(name) is self:
-                del sys.modules[name]
-            return getattr(importlib.import_module(name), attribute)
-
-    sys.modules[name] = Deferred(name)
-
-
-_defer_import("scipy.stats")
-
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after _defer_import)
-
-from em import GaussianMixture, image, learn  # noqa: E402
-from kmeans import KMeans  # noqa: E402
+from segment import image, learn, models  # noqa: E402
 
 PROG = "emseg"
 
@@ -93,7 +69,7 @@ def _make_model(method, k, args, progress):
     options = {key: value for key, value in options.items() if value is not None}  # None: the model's default
     if _wants_trace(args):
         options["trace"] = True
-    return (GaussianMixture if method == "gmm" else KMeans)(k, **options)
+    return models.make_model(method, k, **options)
 
 
 def _fit(method, picture, args):
@@ -146,7 +122,7 @@ def _segment(args):
     model, palette = image.load_model(args.model) if args.model else (None, None)
     if model is not None and _wants_trace(args):
         raise image.ImageError("--model paints without fitting, so there are no iterations for --trace, --animate or --plot-convergence.")
-    method, k = (args.method, args.k) if model is None else ("gmm" if hasattr(model, "means_") else "kmeans", len(palette))
+    method, k = (args.method, args.k) if model is None else (models.method_of(model), len(palette))
     output = args.output or _default_output(args, f"{method}_k{k}")
     for path in filter(None, (output, args.labels)):
         image.check_output_path(path, [args.image])
@@ -288,7 +264,7 @@ def _compare(args):
 
 def _batch(args):
     try:
-        from em import distributed
+        from segment import batch
     except ImportError:
         raise learn.MissingDependency("emseg batch runs on Dask, which is not installed; pip install 'emseg[distributed]'") from None
     paths = image.expand_inputs(args.inputs)
@@ -301,13 +277,13 @@ def _batch(args):
     if clashes:
         raise image.ImageError(f"{clashes[0]} and {clashes[1]} would both be written as {outputs[paths.index(clashes[0])]}; rename one.")
     model = _make_model(args.method, args.k, args, None)
-    with distributed.connect(args.scheduler, args.workers) as client:
+    with batch.connect(args.scheduler, args.workers) as client:
         if args.per_image:
             progress = BatchProgress("fitted and painted", len(paths), args.quiet)
-            written, failures = distributed.run_on_workers(
-                client, distributed.fit_and_paint_file, paths, outputs, model, args.max_pixels, on_done=progress)
+            written, failures = batch.run_on_workers(
+                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, on_done=progress)
         else:
-            written, failures = _batch_shared(client, distributed, model, paths, outputs, args)
+            written, failures = _batch_shared(client, batch, model, paths, outputs, args)
     for path in written:
         print(path)
     if failures:
@@ -319,23 +295,23 @@ def _batch(args):
     return 0
 
 
-def _batch_shared(client, distributed, model, paths, outputs, args):
+def _batch_shared(client, batch, model, paths, outputs, args):
     """The --shared-model run: one histogram, one fit here, painting on the workers; (written, failures)."""
-    colors, counts, failures = distributed.shared_histogram(
+    colors, counts, failures = batch.shared_histogram(
         client, paths, args.max_pixels, on_done=BatchProgress("colours counted", len(paths), args.quiet))
     if len(colors) == 0:
         return [], failures
     if args.k > len(colors):
         _say(f"warning: the images have only {len(colors)} distinct colours; using k={len(colors)} instead of {args.k}.")
-        model.set_params(**{"n_components" if args.method == "gmm" else "n_clusters": len(colors)})
+        models.set_k(model, len(colors))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(colors, sample_weight=counts)
     palette = image.model_colors(model)
     print(image.save_model(Path(args.output) / "model.json", model, palette))
     readable = [i for i, path in enumerate(paths) if path not in failures]
-    written, more = distributed.run_on_workers(
-        client, distributed.paint_file, [paths[i] for i in readable], [outputs[i] for i in readable], model, palette,
+    written, more = batch.run_on_workers(
+        client, batch.paint_file, [paths[i] for i in readable], [outputs[i] for i in readable], model, palette,
         args.max_pixels, on_done=BatchProgress("painted", len(readable), args.quiet))
     return written, {**failures, **more}
 
@@ -358,7 +334,7 @@ class BatchProgress:
 # ------------------------------------------------------------------ parser
 
 def _add_max_pixels(sub):
-    sub.add_argument("--max-pixels", type=_positive_int, default=image.Image.MAX_IMAGE_PIXELS,
+    sub.add_argument("--max-pixels", type=_positive_int, default=image.DEFAULT_MAX_PIXELS,
                      help="refuse larger images, a guard against decompression bombs (default: %(default)s)")
 
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cli  # noqa: E402
-from em import distributed  # noqa: E402
+from segment import batch  # noqa: E402
 from photos import mosaic, write_jpeg  # noqa: E402
 
 
@@ -66,7 +66,7 @@ def main():
         common = ["-k", str(args.k), "--seed", str(args.seed), "--quiet"]
 
         start = time.perf_counter()
-        with distributed.local_cluster(args.workers) as cluster:
+        with batch.local_cluster(args.workers) as cluster:
             started = time.perf_counter() - start
             address = cluster.scheduler_address
             assert cli.main(["batch", str(paths[0]), "-o", str(tmp / "warm"), "--scheduler", address, *common]) == 0

@@ -22,8 +22,9 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 import cli
-from em import GaussianMixture, image
+from em import GaussianMixture
 from kmeans import KMeans, kmeans_plusplus
+from segment import image
 from timing import interleave, summary, timed
 
 SEED = 0
@@ -389,7 +390,7 @@ def segment(photo, settings, folder):
         model = GaussianMixture(settings.k, random_state=SEED)
         image.fit_labels(model, image.load(photo.path))  # the fit the command makes, for its lower bound
     their_labels, their_model = results["sklearn", "-"][-1]
-    note = "load, fit, predict, paint, save PNG; emseg's lower bound from the same fit through em.image.fit_labels"
+    note = "load, fit, predict, paint, save PNG; emseg's lower bound from the same fit through segment.image.fit_labels"
     if len(seconds["sklearn", "-"]) < settings.repeats:
         note += f"; scikit-learn: {len(seconds['sklearn', '-'])} run(s), too slow to repeat"
     return [row("segment", photo, "s / command",

@@ -34,8 +34,9 @@ from sklearn.cluster import KMeans as SkKMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
-from em import GaussianMixture, image
+from em import GaussianMixture
 from kmeans import KMeans
+from segment import image
 
 SEED = 0
 MIB = 2**20

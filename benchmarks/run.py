@@ -45,7 +45,7 @@ METHOD = [
     "3 × 3 mosaic of both, alternately mirrored, resized with Lanczos to 4000 × 3000 and saved as JPEG (quality 95). "
     "Every case reads the pixels back from these files. Never random noise.",
     "'all pixels' fits every pixel as float64; 'distinct colours' fits each distinct colour once with its pixel "
-    "count as `sample_weight`, which is the same fit (emseg's image pipeline, `em.image.fit_labels`).",
+    "count as `sample_weight`, which is the same fit (emseg's image pipeline, `segment.image.fit_labels`).",
     "gmm-iter: both libraries start from identical parameters (emseg's k-means start on the distinct colours, passed "
     "to both as weights_init / means_init / precisions_init), tol=0, max_iter = n + 1. The times are the intervals "
     "between the ends of consecutive EM iterations (emseg: its `callback`; scikit-learn: a subclass noting the time "

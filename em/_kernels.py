@@ -9,7 +9,7 @@ How the work is laid out, so that LLVM vectorises the inner loops:
 * Parallelism is over fixed chunks of ``CHUNK_SIZE`` samples. Each chunk
   writes only its own accumulator row, and the rows are summed in chunk order
   after the loop, so results are bit-identical whatever the number of threads.
-* Chunks are handed to threads one at a time (``dynamic_chunks``), not split
+* Chunks are handed to threads one at a time (``kmeans.shared.dynamic_chunks``), not split
   evenly up front: on a shared machine a descheduled thread would otherwise
   hold back the whole pass (measured: 10x slower with the other core busy).
 * Inside a chunk, samples go through in blocks of ``BLOCK``, transposed, with
@@ -30,7 +30,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from kmeans._kernels import dynamic_chunks
+from kmeans.shared import chunk_bounds, count_chunks, dynamic_chunks
 
 from .reference import scatter_about_new_means
 
@@ -148,11 +148,6 @@ def _block_e_step(lp, n, resp, log_norm, work):
 
 
 @njit(**JIT_OPTIONS)
-def _n_chunks(n_samples):
-    return (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
-
-
-@njit(**JIT_OPTIONS)
 def _scratch(n_components, n_features):
     """Per-chunk scratch: the transposed block, log-probabilities, responsibilities, log p(x), exp work."""
     return (
@@ -203,7 +198,7 @@ def _chunk_sums(X, sample_weight, means, precisions, log_weights):
     """`e_step_sums` of each chunk of ``CHUNK_SIZE`` samples, one row per chunk."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_chunks = _n_chunks(n_samples)
+    n_chunks = count_chunks(n_samples, CHUNK_SIZE)
     const = _log_gaussian_const(precisions, log_weights)
     nk = np.zeros((n_chunks, n_components), dtype=np.float64)
     sum_x = np.zeros((n_chunks, n_components, n_features), dtype=np.float64)
@@ -216,8 +211,8 @@ def _chunk_sums(X, sample_weight, means, precisions, log_weights):
         lane_x = np.zeros((n_components, n_features, BLOCK), dtype=np.float64)
         lane_dd = np.zeros((n_components, n_features, BLOCK), dtype=np.float64)
         lane_ll = np.zeros(BLOCK, dtype=np.float64)
-        chunk_stop = min((c + 1) * CHUNK_SIZE, n_samples)
-        for start in range(c * CHUNK_SIZE, chunk_stop, BLOCK):
+        chunk_start, chunk_stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
+        for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
             n = stop - start
             _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp)
@@ -252,10 +247,10 @@ def _e_step_into(X, means, precisions, log_weights, out, want):
     n_components = means.shape[0]
     const = _log_gaussian_const(precisions, log_weights)
     log_p = np.empty(n_samples, dtype=np.float64)
-    for c in prange(_n_chunks(n_samples)):
+    for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, resp, log_norm, work = _scratch(n_components, n_features)
-        chunk_stop = min((c + 1) * CHUNK_SIZE, n_samples)
-        for start in range(c * CHUNK_SIZE, chunk_stop, BLOCK):
+        chunk_start, chunk_stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
+        for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
             n = stop - start
             _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp)
@@ -295,10 +290,10 @@ def predict(X, means, precisions, log_weights):
     n_components = means.shape[0]
     const = _log_gaussian_const(precisions, log_weights)
     labels = np.empty(n_samples, dtype=np.int64)
-    for c in prange(_n_chunks(n_samples)):
+    for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, _, best, _ = _scratch(n_components, n_features)
-        chunk_stop = min((c + 1) * CHUNK_SIZE, n_samples)
-        for start in range(c * CHUNK_SIZE, chunk_stop, BLOCK):
+        chunk_start, chunk_stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
+        for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
             n = stop - start
             _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp)

@@ -2,22 +2,21 @@
 
 import time
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from kmeans import KMeans, kmeans_plusplus
-from kmeans.estimator import is_dask_array
+from kmeans.shared import (Trace, check_int, check_k, check_number, check_option, cluster_sums, is_dask_array,
+                           sample_rows, steps_for)
 
-from . import _kernels, reference
+from . import _kernels, distributed, reference
 from .reference import NK_EPS, m_step
 
-ENGINES = {"numba": _kernels, "reference": reference}
+INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
@@ -122,25 +121,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     covariance_type = "diag"
 
-    _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions({"kmeans", "k-means++", "random", "random_from_data"})],
-        "weights_init": ["array-like", None],
-        "means_init": ["array-like", None],
-        "precisions_init": ["array-like", None],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-        "engine": [StrOptions(set(ENGINES))],
-        "trace": ["boolean"],
-        "callback": [callable, None],
-    }
-
     def __init__(
         self,
         n_components=1,
@@ -195,13 +175,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        steps = self._check_params()
         if is_dask_array(X):
-            from . import distributed
-
-            return distributed.fit_mixture(self, X, sample_weight)
+            X, sample_weight = distributed.check_fit_data(X, sample_weight, self.n_components, self.init_params,
+                                                          self.trace, self._has_full_init())
+            self.n_features_in_ = X.shape[1]
+            return self._fit(distributed.BlockSteps(self.engine), X, sample_weight)
         X, sample_weight = self._validate_fit_data(X, sample_weight)
-        return self._fit(ENGINES[self.engine], X, sample_weight)
+        return self._fit(steps, X, sample_weight)
+
+    def _check_params(self):
+        """Check the parameters that do not depend on X; return the steps of the engine."""
+        check_int("n_components", self.n_components, minimum=1)
+        check_number("tol", self.tol)
+        check_number("reg_covar", self.reg_covar)
+        check_int("max_iter", self.max_iter, minimum=0)
+        check_int("n_init", self.n_init, minimum=1)
+        check_option("init_params", self.init_params, INIT_PARAMS)
+        check_int("verbose_interval", self.verbose_interval, minimum=1)
+        return steps_for(self.engine, _kernels, reference)
+
+    def _has_full_init(self):
+        return all(value is not None for value in (self.weights_init, self.means_init, self.precisions_init))
 
     def _fit(self, steps, X, sample_weight):
         """The best of ``n_init`` EM runs on validated data; ``steps`` computes each iteration's statistics."""
@@ -240,9 +235,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         total_weight = float(sample_weight.sum())
         lower_bounds, converged, n_iter = [], False, 0
         start = time.perf_counter()
-        trace = Trace(steps, X, sample_weight) if self.trace else None
+        trace = _trace(steps, X, sample_weight) if self.trace else None
         if trace is not None:
-            trace.record(np.nan, (weights, means, variances), start)
+            trace.record(np.nan, weights, means, variances)
         for n_iter in range(1, self.max_iter + 1):
             prev_lower_bound = lower_bound
             nk, sum_x, sum_xx, log_lik = steps.e_step_stats(
@@ -255,7 +250,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             change = lower_bound - prev_lower_bound
             self._print_iteration(n_iter, change, start)
             if trace is not None:
-                trace.record(lower_bound, (weights, means, variances), start)
+                trace.record(lower_bound, weights, means, variances)
             if self.callback is not None:
                 self.callback(n_iter, lower_bound)
             if abs(change) < self.tol:
@@ -277,12 +272,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
         X = np.ascontiguousarray(X, dtype=np.float64)
         sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        n_positive = np.count_nonzero(sample_weight)  # all-zero weights were refused just above
-        if self.n_components > n_positive:
-            raise ValueError(
-                f"n_components={self.n_components} exceeds the number of samples with positive weight "
-                f"({n_positive}); use fewer components or more data."
-            )
+        check_k("n_components", self.n_components, X.shape[0], np.count_nonzero(sample_weight))
         return X, np.ascontiguousarray(sample_weight)
 
     # ------------------------------------------------------- initialisation
@@ -290,7 +280,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _initial_params(self, X, sample_weight, random_state):
         """Initial (weights, means, variances), drawn from ``random_state`` exactly as scikit-learn does."""
         user = _check_user_init(self, X.shape[1])
-        if all(value is not None for value in user):
+        if self._has_full_init():
             weights, means, precisions = user
             return weights, means, 1.0 / precisions
         nk, sum_x, sum_xx = self._initial_statistics(X, sample_weight, random_state)
@@ -310,10 +300,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _initial_statistics(self, X, sample_weight, random_state):
         """Sufficient statistics of the initial responsibilities named by ``init_params``."""
-        if is_dask_array(X):
-            from . import distributed
-
-            return distributed.initial_statistics(self, X, sample_weight, random_state)
+        if is_dask_array(X) and self.init_params == "kmeans":
+            return distributed.kmeans_statistics(X, sample_weight, self.n_components, random_state, self.engine)
+        if is_dask_array(X):  # 'k-means++' or 'random_from_data': the rows are picked from a uniform sample
+            X, sample_weight = sample_rows(X, sample_weight, random_state)
         n_samples = X.shape[0]
         K = self.n_components
         if self.init_params == "kmeans":
@@ -351,14 +341,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _model_call(self, method, X):
         """Run ``steps.<method>`` on validated X with the fitted parameters."""
         self._check_fitted(method)
+        params = (self.means_, self.precisions_, np.log(self.weights_))
         if is_dask_array(X):
-            from . import distributed
-
-            return distributed.model_call(self, method, X)
+            return distributed.model_call(method, X, *params, self.engine)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         X = np.ascontiguousarray(X, dtype=np.float64)
-        steps = ENGINES[self.engine]
-        return getattr(steps, method)(X, self.means_, self.precisions_, np.log(self.weights_))
+        return getattr(steps_for(self.engine, _kernels, reference), method)(X, *params)
 
     def fit_predict(self, X, y=None, sample_weight=None):
         """Fit, then return the most likely component of each sample (int64, shape (n_samples,))."""
@@ -418,23 +406,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return X, y
 
 
-class Trace:
-    """The per-iteration record behind ``GaussianMixture.trace_``."""
+def _trace(steps, X, sample_weight):
+    """The per-iteration record behind ``GaussianMixture.trace_``: the bound, the parameters, which samples changed."""
+    def labels_of(weights, means, variances):
+        return steps.predict(X, means, 1.0 / variances, np.log(weights))
 
-    def __init__(self, steps, X, sample_weight):
-        self.steps, self.X, self.sample_weight = steps, X, sample_weight
-        self.rows, self.labels = [], None
-
-    def record(self, lower_bound, params, start):
-        weights, means, variances = params
-        labels = self.steps.predict(self.X, means, 1.0 / variances, np.log(weights))
-        changed = 0.0 if self.labels is None else self.sample_weight[labels != self.labels].sum()
-        self.labels = labels
-        self.rows.append((len(self.rows), lower_bound, weights, means, variances, time.perf_counter() - start, changed))
-
-    def as_dict(self):
-        names = ("iteration", "lower_bound", "weights", "means", "variances", "seconds", "n_changed")
-        return {name: np.array(column) for name, column in zip(names, zip(*self.rows))}
+    return Trace("lower_bound", ("weights", "means", "variances"), labels_of, sample_weight)
 
 
 def hard_statistics(X, sample_weight, labels, n_components):
@@ -443,17 +420,8 @@ def hard_statistics(X, sample_weight, labels, n_components):
     The same numbers as ``reference.sufficient_statistics`` on one-hot
     responsibilities, without building the (n_samples, n_components) matrix.
     """
-    nk = np.bincount(labels, weights=sample_weight, minlength=n_components) + NK_EPS
-    sum_x = np.stack(
-        [np.bincount(labels, weights=sample_weight * column, minlength=n_components) for column in X.T], axis=1
-    )
-    means = sum_x / nk[:, None]
-    deviations = (X - means[labels]) ** 2
-    sum_xx = np.stack(
-        [np.bincount(labels, weights=sample_weight * column, minlength=n_components) for column in deviations.T],
-        axis=1,
-    )
-    return nk, sum_x, sum_xx
+    nk, sum_x, sum_xx = cluster_sums(X, sample_weight, labels, n_components, nk_eps=NK_EPS)
+    return nk + NK_EPS, sum_x, sum_xx
 
 
 def _check_variances(variances):

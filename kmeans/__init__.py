@@ -1,8 +1,9 @@
-"""Lloyd's k-means with greedy k-means++ seeding, written with NumPy and numba.
+"""Lloyd's k-means with greedy k-means++ seeding, written with NumPy and numba: the bottom layer.
 
 ``KMeans`` is a scikit-learn estimator that gives scikit-learn's numbers from
-the same start; ``kmeans_plusplus`` is its seeding alone. The Gaussian mixture
-in `em` uses both to initialise.
+the same start; ``kmeans_plusplus`` is its seeding alone. ``kmeans.shared``
+holds what the Gaussian mixture in `em` shares with it: checks, the trace,
+chunking, per-cluster sums and the dask row-block plumbing.
 """
 
 from .estimator import KMeans, kmeans_plusplus

@@ -4,7 +4,7 @@ Parallel by chunks. Each public kernel cuts the samples into chunks of
 ``CHUNK_SIZE``; the number of chunks depends only on ``n_samples``. A
 ``prange`` over chunk indices hands each chunk to a plain (serial) function
 that writes only that chunk's rows: its labels, its row of the per-chunk sums.
-Chunks are handed to the threads one at a time (`dynamic_chunks`).
+Chunks are handed to the threads one at a time (`shared.dynamic_chunks`).
 After the parallel loop the rows are summed in chunk order. The result is
 therefore bit-identical for any number of threads.
 
@@ -17,10 +17,10 @@ their own fixed-size path; any other number of features takes the general one.
 To debug, call ``kernel.py_func(...)`` or run with ``NUMBA_DISABLE_JIT=1``.
 """
 
-import functools
-
 import numpy as np
-from numba import njit, parallel_chunksize, prange
+from numba import njit, prange
+
+from .shared import chunk_bounds, count_chunks, dynamic_chunks
 
 # fastmath stays off so results match the reference; set cache=False here if
 # cached parallel functions ever crash (seen on some numba versions).
@@ -30,13 +30,6 @@ JIT_OPTIONS = dict(cache=True, fastmath=False)
 CHUNK_SIZE = 2048
 # samples per vectorised inner loop; the block's buffers (5 KB for RGB) stay in L1
 BLOCK_SIZE = 128
-
-
-@njit(**JIT_OPTIONS)
-def _chunk_bounds(c, n_samples):
-    """First and one-past-last sample of chunk ``c``."""
-    start = c * CHUNK_SIZE
-    return start, min(start + CHUNK_SIZE, n_samples)
 
 
 # ---------------------------------------------------------------- blocks
@@ -250,25 +243,6 @@ def _sum_in_order(per_chunk):
 # ---------------------------------------------------------------- public kernels
 
 
-def dynamic_chunks(kernel):
-    """Run a parallel kernel with its prange iterations (chunks) handed out one at a time.
-
-    numba otherwise splits the chunks evenly between the threads up front, and
-    on a shared machine one descheduled thread holds back the whole pass
-    (measured: 10x slower with the other core busy). Which thread runs a chunk
-    never changes what it computes, so results stay bit-identical.
-    Used by the kernels of em/ as well.
-    """
-
-    @functools.wraps(kernel)
-    def run(*args):
-        with parallel_chunksize(1):
-            return kernel(*args)
-
-    run.py_func = kernel.py_func  # the plain-Python body, for debugging as with any kernel
-    return run
-
-
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
 def lloyd_step(X, sample_weight, centers, labels):
@@ -291,14 +265,14 @@ def lloyd_step(X, sample_weight, centers, labels):
     """
     n_samples = X.shape[0]
     n_clusters, n_features = centers.shape
-    n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
+    n_chunks = count_chunks(n_samples, CHUNK_SIZE)
     # one row per chunk; np.empty, as np.zeros would add a parallel region per call
     sum_x = np.empty((n_chunks, n_clusters, n_features), dtype=np.float64)
     nk = np.empty((n_chunks, n_clusters), dtype=np.float64)
     inertia = np.empty(n_chunks, dtype=np.float64)
     n_changed = np.empty(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
-        start, stop = _chunk_bounds(c, n_samples)
+        start, stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
         inertia[c], n_changed[c] = _lloyd_chunk(
             X[start:stop], sample_weight[start:stop], centers, labels[start:stop], sum_x[c], nk[c]
         )
@@ -322,11 +296,11 @@ def assign_labels(X, sample_weight, centers):
     inertia : float
     """
     n_samples = X.shape[0]
-    n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
+    n_chunks = count_chunks(n_samples, CHUNK_SIZE)
     labels = np.empty(n_samples, dtype=np.int64)
     inertia = np.empty(n_chunks, dtype=np.float64)
     for c in prange(n_chunks):
-        start, stop = _chunk_bounds(c, n_samples)
+        start, stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
         inertia[c] = _assign_chunk(X[start:stop], sample_weight[start:stop], centers, labels[start:stop])
     return labels, _sum_in_order(inertia)
 
@@ -346,10 +320,10 @@ def squared_distances(X, centers):
     sq_dist : ndarray of shape (n_samples, n_clusters)
     """
     n_samples = X.shape[0]
-    n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
+    n_chunks = count_chunks(n_samples, CHUNK_SIZE)
     sq_dist = np.empty((n_samples, centers.shape[0]), dtype=np.float64)
     for c in prange(n_chunks):
-        start, stop = _chunk_bounds(c, n_samples)
+        start, stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
         _sq_dist_chunk(X[start:stop], centers, sq_dist[start:stop])
     return sq_dist
 
@@ -372,11 +346,11 @@ def evaluate_candidates(X, sample_weight, closest_dist_sq, candidates):
     """
     n_samples = X.shape[0]
     n_candidates = candidates.shape[0]
-    n_chunks = (n_samples + CHUNK_SIZE - 1) // CHUNK_SIZE
+    n_chunks = count_chunks(n_samples, CHUNK_SIZE)
     closest_dist_sq_with = np.empty((n_candidates, n_samples), dtype=np.float64)
     potentials = np.empty((n_chunks, n_candidates), dtype=np.float64)
     for c in prange(n_chunks):
-        start, stop = _chunk_bounds(c, n_samples)
+        start, stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
         _candidates_chunk(
             X[start:stop],
             sample_weight[start:stop],

@@ -1,7 +1,5 @@
 """KMeans: Lloyd's algorithm with greedy k-means++ seeding, scikit-learn compatible."""
 
-import numbers
-import time
 import warnings
 from collections import namedtuple
 
@@ -11,10 +9,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from . import _kernels, reference
+from . import _kernels, distributed, reference
 from .reference import update_centers
-
-ENGINES = {"numba": _kernels, "reference": reference}
+from .shared import (Trace, check_finite, check_int, check_k, check_number, check_sample_weight, is_dask_array,
+                     steps_for)
 
 # one Lloyd run: final centres, labels and inertia, and the iterations it took
 _Run = namedtuple("_Run", "centers labels inertia n_iter trace")
@@ -181,19 +179,17 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         self : KMeans
         """
         if is_dask_array(X):
-            from . import distributed
-
             return distributed.fit_kmeans(self, X, sample_weight)
         X = self._validate_X(X, reset=True, method="fit")
-        sample_weight = _validate_sample_weight(sample_weight, X.shape[0])
-        _check_n_clusters(self.n_clusters, sample_weight)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
+        check_k("n_clusters", self.n_clusters, X.shape[0], np.count_nonzero(sample_weight))
         steps, init, n_init = self._check_params(X)
         random_state = check_random_state(self.random_state)
         tol = _tolerance(X, sample_weight, self.tol)
         best = None
         for _ in range(n_init):
             centers = self._init_centers(X, init, sample_weight, random_state, steps)
-            trace = _Trace(steps, X, sample_weight) if self.trace else None
+            trace = _trace(steps, X, sample_weight) if self.trace else None
             run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose, self.callback, trace)
             if best is None or (run.inertia < best.inertia and not _is_same_clustering(run, best, sample_weight)):
                 best = run
@@ -221,8 +217,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         """
         self._check_fitted("predict")
         if is_dask_array(X):
-            from . import distributed
-
             self._steps()  # checks the engine name
             return distributed.predict(self.cluster_centers_, X, self.engine)
         X = self._validate_X(X, reset=False, method="predict")
@@ -264,7 +258,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         """
         self._check_fitted("score")
         X = self._validate_X(X, reset=False, method="score")
-        sample_weight = _validate_sample_weight(sample_weight, X.shape[0])
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
         _, inertia = self._steps().assign_labels(X, sample_weight, self.cluster_centers_)
         return -inertia
 
@@ -272,7 +266,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         """X as a 2-D C-contiguous float64 array (copied only if needed), checked finite."""
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False)
         X = np.ascontiguousarray(X, dtype=np.float64)
-        _check_finite(X, method)
+        check_finite(X, method)
         return X
 
     def _check_fitted(self, method):
@@ -280,16 +274,13 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     def _steps(self):
         """The module that runs the steps: `kmeans._kernels` or `kmeans.reference`."""
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine={self.engine!r} is not one of {sorted(ENGINES)}.")
-        return ENGINES[self.engine]
+        return steps_for(self.engine, _kernels, reference)
 
     def _check_params(self, X):
         """Validate the parameters against X; return the steps, the init and the number of runs."""
         steps = self._steps()
-        _check_int("max_iter", self.max_iter, minimum=1)
-        if not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
-            raise ValueError(f"tol={self.tol!r} must be a number >= 0.")
+        check_int("max_iter", self.max_iter, minimum=1)
+        check_number("tol", self.tol)
         if isinstance(self.init, str):
             if self.init not in ("k-means++", "random"):
                 raise ValueError(f"init={self.init!r} must be 'k-means++', 'random' or an array of shape (n_clusters, n_features).")
@@ -298,7 +289,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
             init = _check_init_array(self.init, self.n_clusters, X.shape[1])
         if self.n_init == "auto":
             return steps, init, 10 if isinstance(init, str) and init == "random" else 1
-        _check_int("n_init", self.n_init, minimum=1)
+        check_int("n_init", self.n_init, minimum=1)
         if not isinstance(init, str) and self.n_init != 1:
             warnings.warn(
                 f"init is an array of centres: running one init instead of n_init={self.n_init}.",
@@ -356,9 +347,9 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None):
     array([3, 2])
     """
     X = np.ascontiguousarray(check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False), dtype=np.float64)
-    _check_finite(X, "kmeans_plusplus")
-    sample_weight = _validate_sample_weight(sample_weight, X.shape[0])
-    _check_n_clusters(n_clusters, sample_weight)
+    check_finite(X, "kmeans_plusplus")
+    sample_weight = check_sample_weight(sample_weight, X.shape[0])
+    check_k("n_clusters", n_clusters, X.shape[0], np.count_nonzero(sample_weight))
     return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state), _kernels)
 
 
@@ -423,27 +414,9 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=
     return _Run(centers, labels, inertia, n_iter, trace)
 
 
-class _Trace:
-    """The per-iteration record behind ``KMeans.trace_``."""
-
-    def __init__(self, steps, X, sample_weight):
-        self.steps, self.X, self.sample_weight = steps, X, sample_weight
-        self.rows, self.labels, self.start = [], None, time.perf_counter()
-
-    def record(self, inertia, centers):
-        labels, _ = self.steps.assign_labels(self.X, self.sample_weight, centers)
-        changed = 0.0 if self.labels is None else self.sample_weight[labels != self.labels].sum()
-        self.labels = labels
-        self.rows.append((len(self.rows), inertia, centers, time.perf_counter() - self.start, changed))
-
-    def as_dict(self):
-        names = ("iteration", "inertia", "centers", "seconds", "n_changed")
-        return {name: np.array(column) for name, column in zip(names, zip(*self.rows))}
-
-
-def is_dask_array(X):
-    """True for a dask array, checked without importing dask."""
-    return type(X).__module__.startswith("dask.") and hasattr(X, "chunks")
+def _trace(steps, X, sample_weight):
+    """The per-iteration record behind ``KMeans.trace_``: inertia, centres, and which samples changed cluster."""
+    return Trace("inertia", ("centers",), lambda centers: steps.assign_labels(X, sample_weight, centers)[0], sample_weight)
 
 
 def _is_same_clustering(run, best, sample_weight):
@@ -480,31 +453,6 @@ def _warn_if_fewer_clusters(labels, sample_weight, n_clusters):
         )
 
 
-def _check_int(name, value, minimum):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"{name}={value!r} must be an integer, got {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"{name}={value} must be >= {minimum}.")
-
-
-def _check_n_clusters(n_clusters, sample_weight):
-    _check_int("n_clusters", n_clusters, minimum=1)
-    n_samples, n_positive = len(sample_weight), int(np.count_nonzero(sample_weight))
-    if n_clusters > n_samples:
-        raise ValueError(f"n_clusters={n_clusters} exceeds n_samples={n_samples}; use fewer clusters or more data.")
-    if n_clusters > n_positive:
-        raise ValueError(
-            f"n_clusters={n_clusters} exceeds the {n_positive} samples with positive weight; "
-            "use fewer clusters or give more samples a positive sample_weight."
-        )
-
-
-def _check_finite(X, method):
-    if not np.isfinite(X).all():
-        n_bad = int(np.count_nonzero(~np.isfinite(X).all(axis=1)))
-        raise ValueError(f"X contains NaN or inf in {n_bad} row(s); drop or impute them before calling {method}.")
-
-
 def _check_init_array(init, n_clusters, n_features):
     init = np.asarray(init)
     if init.dtype.kind not in "iuf":
@@ -517,24 +465,3 @@ def _check_init_array(init, n_clusters, n_features):
     if not np.isfinite(init).all():
         raise ValueError("init contains NaN or inf; initial centres must be finite.")
     return init
-
-
-def _validate_sample_weight(sample_weight, n_samples):
-    """Float64 weights of shape (n_samples,): finite, non-negative, not all zero."""
-    if sample_weight is None:
-        return np.ones(n_samples)
-    if isinstance(sample_weight, numbers.Number):
-        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
-    sample_weight = np.asarray(sample_weight)
-    if sample_weight.dtype.kind not in "iuf":
-        raise TypeError(f"sample_weight must be numeric; got an array of dtype {sample_weight.dtype}.")
-    sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
-    if sample_weight.shape != (n_samples,):
-        raise ValueError(f"sample_weight has shape {sample_weight.shape}; expected ({n_samples},), one weight per row of X.")
-    if not np.isfinite(sample_weight).all():
-        raise ValueError("sample_weight contains NaN or inf; weights must be finite.")
-    if (sample_weight < 0).any():
-        raise ValueError(f"sample_weight contains negative values (min {sample_weight.min()}); weights must be >= 0.")
-    if not sample_weight.any():
-        raise ValueError("sample_weight is zero everywhere; give at least n_clusters samples a positive weight.")
-    return sample_weight

@@ -10,14 +10,15 @@ import pytest
 
 import cli
 from conftest import make_blobs, read_image as pixels, run_cli as run
-from em import GaussianMixture, _kernels, image, reference
+from em import GaussianMixture, _kernels, reference
 from exactness import (EXP_FLUSH, MixtureEvaluation, assert_labels_agree, assert_same_kmeans, assert_same_mixture,
                        model_params, parameter_changes, statistics_tolerances)
 from kmeans import KMeans
+from segment import image
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
-em_distributed = pytest.importorskip("em.distributed")
+segment_batch = pytest.importorskip("segment.batch")
 
 # Same start, same kernels; only the order of the additions differs (per block, then
 # across blocks): the bounds for two correct implementations (tests/exactness.py) hold.
@@ -181,7 +182,7 @@ def concatenated_pixels(paths):
 
 
 def test_the_shared_histogram_fit_is_the_fit_on_all_pixels(client, photos):
-    colors, counts, failures = em_distributed.shared_histogram(client, photos, None, on_done=lambda: None)
+    colors, counts, failures = segment_batch.shared_histogram(client, photos, None, on_done=lambda: None)
     X = concatenated_pixels(photos)
     assert not failures and counts.sum() == len(X)
     options = dict(max_iter=10, tol=0, **mixture_start(X))
@@ -237,10 +238,10 @@ def test_batch_starts_its_own_local_cluster(photos, tmp_path, capsys):
 
 
 def test_batch_without_dask_says_how_to_install_it(photos, tmp_path, capsys, monkeypatch):
-    import em
+    import segment
 
-    monkeypatch.setitem(sys.modules, "em.distributed", None)  # import em.distributed now raises ImportError
-    monkeypatch.delattr(em, "distributed")
+    monkeypatch.setitem(sys.modules, "segment.batch", None)  # import segment.batch now raises ImportError
+    monkeypatch.delattr(segment, "batch")
     code, stdout, err = run(capsys, "batch", photos[0], "-o", tmp_path / "out")
     assert code == 1 and stdout == ""
     assert err == "emseg: error: emseg batch runs on Dask, which is not installed; pip install 'emseg[distributed]'\n"
@@ -288,7 +289,7 @@ def test_batch_progress_counts_images_on_a_terminal_only(capsys, monkeypatch):
 
 
 def test_a_worker_killed_during_a_batch_loses_no_image(client, photos):
-    want = em_distributed.shared_histogram(client, photos, None, on_done=lambda: None)
+    want = segment_batch.shared_histogram(client, photos, None, on_done=lambda: None)
     pid = sorted(client.run(os.getpid).values())[0]
     killed = []
 
@@ -297,7 +298,7 @@ def test_a_worker_killed_during_a_batch_loses_no_image(client, photos):
             os.kill(pid, signal.SIGKILL)  # the images it held or was reading are read again elsewhere
             killed.append(pid)
 
-    got = em_distributed.shared_histogram(client, photos, None, on_done=kill_one_worker_after_the_first_image)
+    got = segment_batch.shared_histogram(client, photos, None, on_done=kill_one_worker_after_the_first_image)
     client.wait_for_workers(2, timeout=60)
     assert killed and pid not in client.run(os.getpid).values()
     assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]) and got[2] == want[2] == {}

@@ -14,8 +14,9 @@ from PIL import Image
 from sklearn.exceptions import ConvergenceWarning
 
 from conftest import run_cli as run
-from em import GaussianMixture, image, learn
+from em import GaussianMixture
 from kmeans import KMeans
+from segment import image, learn
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 

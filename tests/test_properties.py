@@ -6,8 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from em import GaussianMixture, _kernels, image
+from em import GaussianMixture, _kernels
 from exactness import assert_same_mixture
+from segment import image
 
 FAST = settings(max_examples=60, deadline=None)
 

@@ -7,8 +7,9 @@ MODEL is gmm-all, gmm-distinct or kmeans-distinct.
 """
 import sys, warnings
 warnings.simplefilter("ignore")
-from em import GaussianMixture, image
+from em import GaussianMixture
 from kmeans import KMeans
+from segment import image
 path, model, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 picture = image.load(path)
 X = picture.rgb.reshape(-1, 3).astype(float)

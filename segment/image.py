@@ -1,6 +1,6 @@
 """Images in and out, and the segment / sample helpers for any fitted estimator.
 
-This module and ``cli.py`` are the only places that touch files. Pixels are
+This package and ``cli.py`` are the only places that touch files or Pillow. Pixels are
 fitted as their distinct colours weighted by their pixel counts: every
 sufficient statistic of EM and of Lloyd's step is a weighted sum over samples,
 so that fit *is* the fit on every pixel, only faster.
@@ -21,6 +21,12 @@ F                       scaled by 255 when within 0..1, else by its own
 ======================  ======================================================
 
 EXIF orientation is applied first. Animated files give their first frame.
+
+Pillow guards against decompression bombs with one module-wide limit,
+``Image.MAX_IMAGE_PIXELS``, read at every open. ``load`` checks each image
+against its own ``max_pixels`` instead, so that two threads with different
+limits (dask workers) cannot race; Pillow's limit is therefore turned off
+once, when this module is imported, and never touched again.
 """
 
 import colorsys
@@ -37,9 +43,14 @@ import numpy as np
 from numba import njit, prange
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from . import models
+
 # Pillow's extension -> format table, read once the plugins are loaded
 Image.init()
 WRITE_FORMATS = {ext: fmt for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+# Pillow's default limit, 89,478,485 pixels: the default of load's max_pixels and of --max-pixels
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = None  # set once, never toggled: load checks every image against its max_pixels
 NO_ALPHA_FORMATS = {"JPEG", "BMP", "PPM", "PCX", "EPS", "SGI", "XBM", "MPEG", "DDS", "BLP", "MSP", "PDF"}
 
 
@@ -66,7 +77,7 @@ class Picture:
         return distinct_colors(self.rgb, self.mask)
 
 
-def load(path, max_pixels=Image.MAX_IMAGE_PIXELS):
+def load(path, max_pixels=DEFAULT_MAX_PIXELS):
     """Read any image Pillow can open as a :class:`Picture`.
 
     Parameters
@@ -74,7 +85,8 @@ def load(path, max_pixels=Image.MAX_IMAGE_PIXELS):
     path : str or Path
     max_pixels : int or None
         Refuse images with more pixels than this (Pillow's decompression-bomb
-        guard, 89,478,485 by default); None lifts the limit.
+        guard, 89,478,485 by default); None lifts the limit. Checked from the
+        header, before any pixel is decoded.
     """
     path = Path(path)
     if not path.exists():
@@ -83,8 +95,6 @@ def load(path, max_pixels=Image.MAX_IMAGE_PIXELS):
         raise ImageError(f"{path} is a directory; give an image file.")
     if path.stat().st_size == 0:
         raise ImageError(f"{path} is empty (0 bytes); give an image file.")
-    # the size check below replaces Pillow's own, so that max_pixels can raise its limit
-    pillow_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
         with Image.open(path) as image:
             n_pixels = image.width * image.height
@@ -103,8 +113,6 @@ def load(path, max_pixels=Image.MAX_IMAGE_PIXELS):
         raise ImageError(f"{path} is not an image Pillow can read; check that it is really an image.") from None
     except (OSError, SyntaxError) as error:
         raise ImageError(f"{path} is truncated or corrupt ({error}); re-export or re-download it.") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 def expand_inputs(inputs):
@@ -267,43 +275,28 @@ def save_model(path, model, palette):
     fitted parameters as lists of floats, and the emseg version. Floats are
     written with all their digits, so the model read back is the same model.
     """
-    if hasattr(model, "means_"):
-        method, parameters = "gmm", dict(weights=model.weights_, means=model.means_, covariances=model.covariances_)
-    else:
-        method, parameters = "kmeans", dict(cluster_centers=model.cluster_centers_)
     document = dict(
-        emseg_version=_version(), method=method, k=len(palette), palette=np.asarray(palette).tolist(),
-        parameters={name: np.asarray(value).tolist() for name, value in parameters.items()},
+        emseg_version=_version(), method=models.method_of(model), k=len(palette),
+        palette=np.asarray(palette).tolist(),
+        parameters={name: np.asarray(value).tolist() for name, value in models.fitted_parameters(model).items()},
     )
     return save_text(path, json.dumps(document, indent=1) + "\n")
 
 
 def load_model(path):
     """Read a model written by :func:`save_model`: (fitted estimator, palette uint8 of shape (k, 3))."""
-    from kmeans import KMeans
-
-    from .estimator import GaussianMixture
-
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         palette = np.array(document["palette"], dtype=np.uint8).reshape(-1, 3)
         parameters = {name: np.array(value, dtype=np.float64) for name, value in document["parameters"].items()}
-        if document["method"] == "gmm":
-            model = GaussianMixture(len(palette))
-            model._set_params(parameters["weights"], parameters["means"], parameters["covariances"])
-            n_features = model.means_.shape[1]
-        else:
-            model = KMeans(len(palette))
-            model.cluster_centers_ = parameters["cluster_centers"]
-            n_features = model.cluster_centers_.shape[1]
+        model = models.restore(document["method"], parameters)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such model file; check the path.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ImageError(f"{path} is not an emseg model file ({error}); write one with emseg batch --shared-model.") from None
-    if n_features != 3:
-        raise ImageError(f"{path} holds a model of {n_features} features; an RGB model has 3.")
-    model.n_features_in_ = n_features
+    if model.n_features_in_ != 3:
+        raise ImageError(f"{path} holds a model of {model.n_features_in_} features; an RGB model has 3.")
     return model, palette
 
 
@@ -416,8 +409,7 @@ def predict_labels(model, picture):
 
 def model_colors(model):
     """Each component's or cluster's mean colour, rounded and clipped to uint8, shape (k, 3)."""
-    centers = model.means_ if hasattr(model, "means_") else model.cluster_centers_
-    return np.clip(np.rint(centers), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(models.centers(model)), 0, 255).astype(np.uint8)
 
 
 def distinct_palette(n_colors):

@@ -1,6 +1,6 @@
 r"""See EM at work: the trace as CSV or JSON, animation frames, a convergence plot, and EM step by step.
 
-Everything here computes and returns numbers, text or figures; ``em/image.py``
+Everything here computes and returns numbers, text or figures; ``segment/image.py``
 writes the files. The walk-through of the algorithm itself is ``docs/em.md``.
 
 A trace is the ``trace_`` attribute of a fitted ``GaussianMixture`` or
@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 
-from kmeans import _kernels as kmeans_kernels
+from em import GaussianMixture, reference
 
-from . import _kernels, image, reference
-from .estimator import GaussianMixture
+from . import image, models
+from .models import objective
 
 FEATURE_NAMES = ("R", "G", "B")
 
@@ -28,12 +28,6 @@ class MissingDependency(ImportError):
 
 
 # ----------------------------------------------------------------- the trace
-
-def objective(trace):
-    """The name and the values of the trace's objective: ``("lower_bound", ...)`` or ``("inertia", ...)``."""
-    name = "inertia" if "centers" in trace else "lower_bound"
-    return name, trace[name]
-
 
 def trace_csv(trace):
     """The trace as CSV text: one line per row, one column per number.
@@ -74,13 +68,13 @@ def animation_frames(trace, picture, longest=480):
     Each row's labels are predicted on the picture's distinct colours and
     mapped back to the pixels through the inverse index, so a frame costs
     one pass over the distinct colours. The frames are resized for display
-    only (:func:`em.image.resize_nearest`): the fit keeps full resolution.
+    only (:func:`segment.image.resize_nearest`): the fit keeps full resolution.
 
     Parameters
     ----------
     trace : dict of ndarray
         A fitted model's ``trace_``.
-    picture : em.image.Picture
+    picture : segment.image.Picture
     longest : int
         The frames' longest side in pixels.
 
@@ -92,21 +86,13 @@ def animation_frames(trace, picture, longest=480):
     color_index = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
     color_index[picture.mask] = inverse
     color_index = image.resize_nearest(color_index, longest)  # the colour of each displayed pixel
-    centers = trace["centers"] if "centers" in trace else trace["means"]
     frames = []
-    for t in range(len(centers)):
-        labels = row_labels(trace, t, colors)
+    for t in range(len(trace["iteration"])):
+        model = models.trace_model(trace, t)
+        labels = model.predict(colors)
         pixel_labels = np.where(color_index >= 0, labels[color_index], -1)
-        frames.append(image.paint(pixel_labels, np.clip(np.rint(centers[t]), 0, 255).astype(np.uint8)))
+        frames.append(image.paint(pixel_labels, image.model_colors(model)))
     return frames
-
-
-def row_labels(trace, t, X):
-    """The most likely component (or the nearest centre) of each sample under row t's parameters, int64."""
-    if "centers" in trace:
-        return kmeans_kernels.assign_labels(X, np.ones(len(X)), trace["centers"][t])[0]
-    weights, means, variances = trace["weights"][t], trace["means"][t], trace["variances"][t]
-    return _kernels.predict(X, means, 1.0 / variances, np.log(weights))
 
 
 def captions(trace):
@@ -207,8 +193,8 @@ def explain(picture, n_components, random_state=0, n_iter=2, n_shown=4, name="th
 
     Parameters
     ----------
-    picture : em.image.Picture
-        Keep it small (``em.image.thumbnail``): every pixel is a sample.
+    picture : segment.image.Picture
+        Keep it small (``segment.image.thumbnail``): every pixel is a sample.
     n_components : int
     random_state : int
     n_iter : int

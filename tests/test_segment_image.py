@@ -9,9 +9,10 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from em import GaussianMixture, image
+from em import GaussianMixture
 from exactness import assert_same_kmeans, assert_same_mixture
 from kmeans import KMeans
+from segment import image
 
 
 def write(tmp_path, name, pil_image, **save_args):

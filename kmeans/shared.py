@@ -1,0 +1,292 @@
+"""What both estimators share: checks, the engines, the trace, chunking, per-cluster sums, dask row blocks.
+
+`em` imports this module, so everything here is public. Dask is imported only
+inside the functions that need it: importing this module never loads it.
+"""
+
+import functools
+import numbers
+import time
+
+import numpy as np
+from numba import njit, parallel_chunksize
+
+ENGINE_NAMES = ("numba", "reference")  # 'numba': the package's _kernels; 'reference': its reference.py
+SAMPLE_SIZE = 100_000  # rows drawn from a dask array to seed an initialisation
+
+
+# ------------------------------------------------------------------ checks
+
+def check_int(name, value, minimum):
+    """Raise TypeError unless ``value`` is an integer, ValueError unless it is at least ``minimum``."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{name}={value!r} must be an integer, got {type(value).__name__}.")
+    if value < minimum:
+        raise ValueError(f"{name}={value} must be >= {minimum}.")
+
+
+def check_number(name, value):
+    """Raise ValueError unless ``value`` is a real number >= 0."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not value >= 0:
+        raise ValueError(f"{name}={value!r} must be a number >= 0.")
+
+
+def check_option(name, value, options):
+    """Raise ValueError unless ``value`` is one of ``options``."""
+    if value not in options:
+        raise ValueError(f"{name}={value!r} is not one of {sorted(options)}.")
+
+
+def steps_for(engine, kernels, reference):
+    """The module that runs the steps: ``kernels`` for engine='numba', ``reference`` for engine='reference'."""
+    check_option("engine", engine, ENGINE_NAMES)
+    return kernels if engine == "numba" else reference
+
+
+def check_k(name, k, n_samples, n_positive):
+    """Raise unless ``k`` (n_clusters or n_components) is at most the samples, and the samples with positive weight."""
+    check_int(name, k, minimum=1)
+    if k > n_samples:
+        raise ValueError(f"{name}={k} exceeds n_samples={n_samples}; use a smaller {name} or more data.")
+    if k > n_positive:
+        raise ValueError(
+            f"{name}={k} exceeds the {n_positive} samples with positive weight; "
+            f"use a smaller {name} or give more samples a positive sample_weight."
+        )
+
+
+def nonfinite_message(n_rows, method):
+    return f"X contains NaN or inf in {n_rows} row(s); drop or impute them before calling {method}."
+
+
+def check_finite(X, method):
+    """Raise ValueError if X has NaN or inf, naming how many rows and the method."""
+    if not np.isfinite(X).all():
+        raise ValueError(nonfinite_message(int(np.count_nonzero(~np.isfinite(X).all(axis=1))), method))
+
+
+def weight_shape_message(shape, n_samples):
+    return f"sample_weight has shape {shape}; expected ({n_samples},), one weight per row of X."
+
+
+def check_sample_weight(sample_weight, n_samples):
+    """Float64 weights of shape (n_samples,): finite, non-negative, not all zero; None means all ones."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n_samples, sample_weight, dtype=np.float64)
+    sample_weight = np.asarray(sample_weight)
+    if sample_weight.dtype.kind not in "iuf":
+        raise TypeError(f"sample_weight must be numeric; got an array of dtype {sample_weight.dtype}.")
+    sample_weight = np.ascontiguousarray(sample_weight, dtype=np.float64)
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(weight_shape_message(sample_weight.shape, n_samples))
+    if not np.isfinite(sample_weight).all():
+        raise ValueError("sample_weight contains NaN or inf; weights must be finite.")
+    if (sample_weight < 0).any():
+        raise ValueError(f"sample_weight contains negative values (min {sample_weight.min()}); weights must be >= 0.")
+    if not sample_weight.any():
+        raise ValueError("sample_weight is zero everywhere; give at least n_clusters samples a positive weight.")
+    return sample_weight
+
+
+def is_dask_array(X):
+    """True for a dask array, checked without importing dask."""
+    return type(X).__module__.startswith("dask.") and hasattr(X, "chunks")
+
+
+# ------------------------------------------------------------------- trace
+
+class Trace:
+    """The per-iteration record behind ``trace_``: row t holds the parameters after t iterations.
+
+    Parameters
+    ----------
+    objective : str
+        The name of the objective column, such as 'lower_bound' or 'inertia'.
+    parameters : tuple of str
+        The names of the parameters each row holds, such as ('centers',).
+    labels_of : callable
+        ``labels_of(*parameters)`` gives each sample's label under them.
+    sample_weight : ndarray of shape (n_samples,)
+        ``n_changed`` is the total weight of the samples whose label changed.
+    """
+
+    def __init__(self, objective, parameters, labels_of, sample_weight):
+        self.names = ("iteration", objective, *parameters, "seconds", "n_changed")
+        self.labels_of, self.sample_weight = labels_of, sample_weight
+        self.rows, self.labels, self.start = [], None, time.perf_counter()
+
+    def record(self, objective, *parameters):
+        labels = self.labels_of(*parameters)
+        changed = 0.0 if self.labels is None else self.sample_weight[labels != self.labels].sum()
+        self.labels = labels
+        self.rows.append((len(self.rows), objective, *parameters, time.perf_counter() - self.start, changed))
+
+    def as_dict(self):
+        return {name: np.array(column) for name, column in zip(self.names, zip(*self.rows))}
+
+
+# ---------------------------------------------------------------- chunking
+
+@njit(inline="always")
+def count_chunks(n_samples, chunk_size):
+    """How many chunks of ``chunk_size`` samples cover ``n_samples``: fixed by the data, never by the threads."""
+    return (n_samples + chunk_size - 1) // chunk_size
+
+
+@njit(inline="always")
+def chunk_bounds(c, n_samples, chunk_size):
+    """First and one-past-last sample of chunk ``c``."""
+    start = c * chunk_size
+    return start, min(start + chunk_size, n_samples)
+
+
+def dynamic_chunks(kernel):
+    """Run a parallel kernel with its prange iterations (chunks) handed out one at a time.
+
+    numba otherwise splits the chunks evenly between the threads up front, and
+    on a shared machine one descheduled thread holds back the whole pass
+    (measured: 10x slower with the other core busy). Which thread runs a chunk
+    never changes what it computes, so results stay bit-identical.
+    """
+
+    @functools.wraps(kernel)
+    def run(*args):
+        with parallel_chunksize(1):
+            return kernel(*args)
+
+    run.py_func = kernel.py_func  # the plain-Python body, for debugging as with any kernel
+    return run
+
+
+# ------------------------------------------------------------ cluster sums
+
+def cluster_sums(X, sample_weight, labels, n_clusters, about=None, nk_eps=0.0):
+    r"""N_k, Σ w x and Σ w (x - a_k)² over the samples labelled k, for each cluster k.
+
+    The sufficient statistics of one-hot responsibilities, without the
+    (n_samples, n_clusters) matrix.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+    labels : ndarray of shape (n_samples,), int64
+    n_clusters : int
+    about : ndarray of shape (n_clusters, n_features) or None
+        The points a_k; None takes each cluster's mean :math:`\sum w x / (N_k + \text{nk\_eps})`.
+    nk_eps : float
+        Added to N_k for those means only, so that an empty cluster does not divide by zero.
+
+    Returns
+    -------
+    nk : ndarray of shape (n_clusters,)
+    sum_x, sum_dd : ndarray of shape (n_clusters, n_features)
+    """
+    def per_cluster(values):
+        return np.bincount(labels, weights=sample_weight * values, minlength=n_clusters)
+
+    nk = np.bincount(labels, weights=sample_weight, minlength=n_clusters)
+    sum_x = np.stack([per_cluster(column) for column in X.T], axis=1)
+    if about is None:
+        about = sum_x / (nk + nk_eps)[:, None]
+    sum_dd = np.stack([per_cluster(column) for column in ((X - about[labels]) ** 2).T], axis=1)
+    return nk, sum_x, sum_dd
+
+
+# ------------------------------------------------------- dask row blocks
+
+def check_arrays(X, sample_weight):
+    """X as float64 with one chunk across the columns, and weights chunked as its rows.
+
+    Parameters
+    ----------
+    X : dask array of shape (n_samples, n_features)
+    sample_weight : dask array, array-like of shape (n_samples,) or None
+
+    Returns
+    -------
+    X : dask array of shape (n_samples, n_features), float64
+    sample_weight : dask array of shape (n_samples,), float64
+    """
+    import dask.array as da
+
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got a dask array of shape {X.shape}.")
+    if X.dtype.kind not in "iuf":
+        raise TypeError(f"X must be numeric; got a dask array of dtype {X.dtype}.")
+    if any(np.isnan(size) for size in X.chunks[0]):
+        raise ValueError("X has unknown chunk sizes; call X.compute_chunk_sizes() first.")
+    X = X.astype(np.float64).rechunk({1: -1})
+    if sample_weight is None:
+        return X, da.ones(X.shape[0], chunks=(X.chunks[0],))
+    if not is_dask_array(sample_weight):
+        sample_weight = da.from_array(np.asarray(sample_weight))
+    if sample_weight.shape != (X.shape[0],):
+        raise ValueError(weight_shape_message(sample_weight.shape, X.shape[0]))
+    return X, sample_weight.astype(np.float64).rechunk((X.chunks[0],))
+
+
+def row_blocks(X, sample_weight):
+    """The (X block, weight block) pairs as delayed objects, in row order."""
+    return list(zip(X.to_delayed().ravel(), sample_weight.to_delayed().ravel()))
+
+
+def map_blocks(function, blocks, *args):
+    """``function(x, w, *args)`` on every block, on the workers; the outputs as a list in block order."""
+    import dask
+
+    tasks = [dask.delayed(function, pure=True)(x, w, *args) for x, w in blocks]
+    return dask.compute(*tasks, scheduler=_scheduler())
+
+
+def reduce_blocks(function, blocks, *args):
+    """``function(x, w, *args)`` on every block, on the workers; the outputs summed in block order.
+
+    ``function`` returns a tuple of arrays or numbers. The sum runs on the
+    client from the first block to the last, so the result does not depend on
+    which worker finished first.
+    """
+    parts = map_blocks(function, blocks, *args)
+    return tuple(functools.reduce(np.add, column) for column in zip(*parts))
+
+
+def _scheduler():
+    """None (the configured one, such as a dask.distributed Client), else one block at a time.
+
+    The numba kernels are parallel already; dask's thread pool would call them
+    from several threads at once, which numba's default threading layer forbids.
+    """
+    import dask
+
+    return None if dask.config.get("scheduler", None) else "sync"
+
+
+def check_data(blocks, name, k, n_samples):
+    """Raise ValueError for NaN or inf in X, bad weights, or ``k`` above the positive weights; return the total weight."""
+    n_nonfinite, n_positive, n_bad_weights, total_weight = reduce_blocks(_summary_block, blocks)
+    if n_nonfinite:
+        raise ValueError(nonfinite_message(int(n_nonfinite), "fit"))
+    if n_bad_weights:
+        raise ValueError(f"sample_weight has {n_bad_weights} negative, NaN or inf value(s); weights must be finite and >= 0.")
+    check_k(name, k, n_samples, int(n_positive))
+    return float(total_weight)
+
+
+def _summary_block(X, sample_weight):
+    """Rows with NaN or inf, positive weights, bad weights, total weight."""
+    bad_weights = ~np.isfinite(sample_weight) | (sample_weight < 0)
+    return (np.count_nonzero(~np.isfinite(X).all(axis=1)), np.count_nonzero(sample_weight > 0),
+            np.count_nonzero(bad_weights), sample_weight.sum())
+
+
+def sample_rows(X, sample_weight, random_state, size=SAMPLE_SIZE):
+    """A uniform sample of the rows, as NumPy arrays; all rows, with no draw, when there are at most ``size``."""
+    import dask
+
+    if X.shape[0] <= size:
+        return np.ascontiguousarray(X.compute()), np.ascontiguousarray(sample_weight.compute())
+    rows = np.unique(random_state.randint(0, X.shape[0], size=size))  # sorted, so dask reads each block once
+    X_sample, w_sample = dask.compute(X[rows], sample_weight[rows])
+    return np.ascontiguousarray(X_sample), np.ascontiguousarray(w_sample)

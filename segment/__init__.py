@@ -1,0 +1,6 @@
+"""The image application of emseg, for both estimators: everything between the files and `em` / `kmeans`.
+
+``image``: pictures and decoding, distinct colours, palettes, painting, sampling, model files, atomic
+writes. ``models``: the one place that tells a mixture from k-means. ``learn``: the trace, the
+animation, the convergence plot and EM step by step. ``batch``: image collections on Dask.
+"""

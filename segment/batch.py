@@ -1,0 +1,126 @@
+"""Image collections on a dask.distributed cluster: the work of ``emseg batch``.
+
+One shared model: every worker sends back its images' colour histograms, the
+client adds them and fits one model on the collection's distinct colours, and
+the workers paint with it. Or one model per image, fitted where the image is
+read. A file that cannot be read is reported, not raised, and the others go on.
+
+This module imports dask.distributed; cli.py imports it only for ``emseg batch``.
+"""
+
+import contextlib
+import os
+import warnings
+
+import numpy as np
+from distributed import Client, LocalCluster, as_completed
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+
+from . import image, models
+
+N_KEYS = 1 << 24  # every RGB8 colour packed as r << 16 | g << 8 | b
+
+
+def local_cluster(n_workers):
+    """A LocalCluster on this machine: ``n_workers`` processes of one thread each, loopback only, no dashboard.
+
+    The numba kernels use the cores a worker is given, so the cores are
+    shared out between the workers.
+    """
+    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        host="127.0.0.1", env={"NUMBA_NUM_THREADS": str(threads)})
+
+
+def color_histogram(path, max_pixels):
+    """An image's colour histogram, on a worker: packed colour keys (uint32, sorted) and pixel counts (int64)."""
+    picture = image.load(path, max_pixels=max_pixels)
+    colors, counts, _ = picture.distinct
+    keys = colors.astype(np.uint32) @ np.array([1 << 16, 1 << 8, 1], dtype=np.uint32)
+    return keys, counts.astype(np.int64)
+
+
+def paint_file(path, output, model, palette, max_pixels):
+    """Paint one image with a fitted model, on a worker, and write it atomically; returns the path written."""
+    picture = image.load(path, max_pixels=max_pixels)
+    return str(image.save(output, image.paint(image.predict_labels(model, picture), palette), picture.alpha))
+
+
+def fit_and_paint_file(path, output, model, max_pixels):
+    """Fit ``model`` (unfitted) to one image, on a worker, paint it with its mean colours and write it."""
+    picture = image.load(path, max_pixels=max_pixels)
+    colors, _, _ = picture.distinct
+    model = models.set_k(clone(model), min(models.k_of(model), max(len(colors), 1)))  # k at most the image's colours
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        labels = image.fit_labels(model, picture)
+    return str(image.save(output, image.paint(labels, image.model_colors(model)), picture.alpha))
+
+
+def shared_histogram(client, paths, max_pixels, on_done):
+    """The colour histogram of every readable image in ``paths``, reduced as the workers finish.
+
+    Returns
+    -------
+    colors : ndarray of shape (n_colors, 3), float64
+        Sorted by packed key, as `image.distinct_colors` sorts them.
+    counts : ndarray of shape (n_colors,), float64
+    failures : dict
+        path -> the error message, for the images that could not be read.
+    """
+    totals = np.zeros(N_KEYS, dtype=np.int64)  # 128 MiB whatever the collection's size
+    failures = {}
+    futures = {client.submit(_reported, color_histogram, path, max_pixels, pure=False): path for path in paths}
+    for future in as_completed(futures):
+        ok, result = future.result()
+        if ok:
+            keys, counts = result
+            totals[keys] += counts  # keys are distinct within one image; integer sums are exact in any order
+        else:
+            failures[futures[future]] = result
+        on_done()
+    keys = np.flatnonzero(totals)
+    colors = np.stack([keys >> 16, (keys >> 8) & 255, keys & 255], axis=1).astype(np.float64)
+    return colors, totals[keys].astype(np.float64), failures
+
+
+def run_on_workers(client, function, paths, outputs, *args, on_done):
+    """``function(path, output, *args)`` for each image on the workers; returns (paths written, failures)."""
+    futures = {client.submit(_reported, function, path, output, *args, pure=False): path
+               for path, output in zip(paths, outputs)}
+    written, failures = {}, {}
+    for future in as_completed(futures):
+        ok, result = future.result()
+        (written if ok else failures)[futures[future]] = result
+        on_done()
+    return [written[path] for path in paths if path in written], failures
+
+
+def _reported(function, path, *args):
+    """(True, ``function(path, *args)``), or (False, the error message): a bad file is reported, not raised.
+
+    Runs on the workers. Returning the failure rather than raising it keeps
+    the workers' logs quiet; a worker that dies is still retried by dask.
+    """
+    try:
+        return True, function(path, *args)
+    except Exception as error:  # any failure of one file; the other files go on
+        return False, _message(path, error)
+
+
+def _message(path, error):
+    """The error as one line that names the file."""
+    message = str(error) or type(error).__name__
+    return message if str(path) in message else f"{path}: {message}"
+
+
+@contextlib.contextmanager
+def connect(scheduler=None, n_workers=2):
+    """A Client of the cluster at ``scheduler``, or of a new `local_cluster` of ``n_workers``, closed on exit."""
+    if scheduler:
+        with Client(scheduler, timeout="20s") as client:
+            yield client
+    else:
+        with local_cluster(n_workers) as cluster, Client(cluster) as client:
+            yield client

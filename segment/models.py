@@ -1,0 +1,73 @@
+"""The two kinds of model the application fits, and the one place that tells them apart.
+
+'gmm' is `em.GaussianMixture` and 'kmeans' is `kmeans.KMeans`: the names of
+``emseg --method`` and of the "method" in model.json. Everywhere else in the
+application a model is just a fitted estimator.
+"""
+
+from em import GaussianMixture
+from kmeans import KMeans
+
+ESTIMATORS = {"gmm": GaussianMixture, "kmeans": KMeans}
+K_PARAMETER = {"gmm": "n_components", "kmeans": "n_clusters"}
+# the fitted attributes model.json holds, by their names there
+SAVED = {"gmm": ("weights", "means", "covariances"), "kmeans": ("cluster_centers",)}
+
+
+def method_of(model):
+    """'gmm' or 'kmeans'."""
+    return "gmm" if isinstance(model, GaussianMixture) else "kmeans"
+
+
+def make_model(method, k, **options):
+    """An unfitted estimator of ``method`` with k components or clusters."""
+    return ESTIMATORS[method](k, **options)
+
+
+def k_of(model):
+    return getattr(model, K_PARAMETER[method_of(model)])
+
+
+def set_k(model, k):
+    """Set the number of components or clusters of an unfitted model."""
+    return model.set_params(**{K_PARAMETER[method_of(model)]: k})
+
+
+def centers(model):
+    """Each component's mean or each cluster's centre, shape (k, n_features)."""
+    return model.means_ if method_of(model) == "gmm" else model.cluster_centers_
+
+
+def fitted_parameters(model):
+    """The fitted parameters model.json holds, by name."""
+    return {name: getattr(model, name + "_") for name in SAVED[method_of(model)]}
+
+
+def restore(method, parameters):
+    """A fitted estimator from its parameters (as `fitted_parameters` gives them)."""
+    if method == "gmm":
+        model = GaussianMixture(len(parameters["weights"]))
+        model._set_params(parameters["weights"], parameters["means"], parameters["covariances"])
+    else:
+        model = KMeans(len(parameters["cluster_centers"]))
+        model.cluster_centers_ = parameters["cluster_centers"]
+    model.n_features_in_ = centers(model).shape[1]
+    return model
+
+
+def trace_method(trace):
+    """'gmm' or 'kmeans': which estimator recorded the ``trace_``."""
+    return "kmeans" if "centers" in trace else "gmm"
+
+
+def trace_model(trace, t):
+    """The fitted estimator of row t of a trace."""
+    if trace_method(trace) == "kmeans":
+        return restore("kmeans", dict(cluster_centers=trace["centers"][t]))
+    return restore("gmm", dict(weights=trace["weights"][t], means=trace["means"][t], covariances=trace["variances"][t]))
+
+
+def objective(trace):
+    """The name and the values of the trace's objective: ``("lower_bound", ...)`` or ``("inertia", ...)``."""
+    name = "inertia" if trace_method(trace) == "kmeans" else "lower_bound"
+    return name, trace[name]
