@@ -7,11 +7,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from kmeans import KMeans, kmeans_plusplus
-from kmeans.shared import (Trace, check_int, check_k, check_number, check_option, cluster_sums, is_dask_array,
-                           sample_rows, steps_for)
+from kmeans.shared import (Trace, check_int, check_k, check_number, check_option, check_sample_weight, check_X,
+                           cluster_sums, is_dask_array, sample_rows, steps_for)
 
 from . import _kernels, distributed, reference
 from .reference import NK_EPS, m_step
@@ -269,11 +269,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 print(f"  Iteration {n_iter}")
 
     def _validate_fit_data(self, X, sample_weight):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        X = check_X(self, X, reset=True, method="fit", min_samples=2)
+        sample_weight = check_sample_weight(sample_weight, X.shape[0])
         check_k("n_components", self.n_components, X.shape[0], np.count_nonzero(sample_weight))
-        return X, np.ascontiguousarray(sample_weight)
+        return X, sample_weight
 
     # ------------------------------------------------------- initialisation
 
@@ -344,8 +343,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         params = (self.means_, self.precisions_, np.log(self.weights_))
         if is_dask_array(X):
             return distributed.model_call(method, X, *params, self.engine)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        X = check_X(self, X, reset=False, method=method)
         return getattr(steps_for(self.engine, _kernels, reference), method)(X, *params)
 
     def fit_predict(self, X, y=None, sample_weight=None):

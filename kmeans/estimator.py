@@ -7,12 +7,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _kernels, distributed, reference
 from .reference import update_centers
-from .shared import (Trace, check_finite, check_int, check_k, check_number, check_sample_weight, is_dask_array,
-                     steps_for)
+from .shared import (Trace, check_finite, check_int, check_k, check_number, check_sample_weight, check_X,
+                     is_dask_array, steps_for)
 
 # one Lloyd run: final centres, labels and inertia, and the iterations it took
 _Run = namedtuple("_Run", "centers labels inertia n_iter trace")
@@ -263,11 +263,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         return -inertia
 
     def _validate_X(self, X, *, reset, method):
-        """X as a 2-D C-contiguous float64 array (copied only if needed), checked finite."""
-        X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False)
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        check_finite(X, method)
-        return X
+        return check_X(self, X, reset=reset, method=method)
 
     def _check_fitted(self, method):
         check_is_fitted(self, msg=f"This %(name)s instance is not fitted yet; call fit before {method}.")

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 from numba import njit, parallel_chunksize
+from sklearn.utils.validation import validate_data
 
 ENGINE_NAMES = ("numba", "reference")  # 'numba': the package's _kernels; 'reference': its reference.py
 SAMPLE_SIZE = 100_000  # rows drawn from a dask array to seed an initialisation
@@ -55,6 +56,20 @@ def check_k(name, k, n_samples, n_positive):
         )
 
 
+def check_X(estimator, X, *, reset, method, min_samples=1):
+    """X as a 2-D C-contiguous float64 array (copied only if needed), checked finite, for ``estimator.method``.
+
+    scikit-learn's ``validate_data`` checks the shape and the features (and
+    records them when ``reset``); the finiteness check is ours, so that the
+    message names the rows and the method.
+    """
+    X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                      ensure_min_samples=min_samples)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    check_finite(X, method)
+    return X
+
+
 def nonfinite_message(n_rows, method):
     return f"X contains NaN or inf in {n_rows} row(s); drop or impute them before calling {method}."
 
@@ -86,7 +101,7 @@ def check_sample_weight(sample_weight, n_samples):
     if (sample_weight < 0).any():
         raise ValueError(f"sample_weight contains negative values (min {sample_weight.min()}); weights must be >= 0.")
     if not sample_weight.any():
-        raise ValueError("sample_weight is zero everywhere; give at least n_clusters samples a positive weight.")
+        raise ValueError("sample_weight is zero everywhere; give samples a positive weight.")
     return sample_weight
 
 
