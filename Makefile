@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/emseg demo -o $(OUT)
 
+# hypothesis profile "emseg" (tests/conftest.py): the same examples on every run and machine
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --hypothesis-profile=emseg
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
