@@ -7,6 +7,7 @@ import pytest
 from hypothesis import settings
 from PIL import Image
 from sklearn.datasets import load_sample_image
+from threadpoolctl import threadpool_limits
 
 # The same examples on every run and every machine: a failure found once is found again,
 # and a run never fails because it happened to draw a new example. No example database
@@ -15,6 +16,20 @@ from sklearn.datasets import load_sample_image
 # --hypothesis-profile=emseg; it is also the default, so a bare pytest behaves the same.
 settings.register_profile("emseg", derandomize=True, database=None, deadline=None)
 settings.load_profile("emseg")
+
+
+@pytest.fixture
+def one_thread_per_library():
+    """BLAS and OpenMP limited to one thread for the test, so scikit-learn adds in a fixed order.
+
+    scikit-learn's KMeans merges per-thread partial sums in whatever order the
+    threads finish, and its GaussianMixture's BLAS splits its dot products by
+    thread count: with one thread its numbers are the same from run to run.
+    Modules that compare numbers with scikit-learn opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread_per_library")``.
+    """
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ def assert_same_mixture(got, want):
 
 # ------------------------------------------------------------------ kernels
 
+@pytest.mark.exactness
 def test_e_step_sums_add_up_over_blocks_and_match_the_reference(data):
     X, w, _, _ = data
     gm = GaussianMixture(4, random_state=0, max_iter=2).fit(X, sample_weight=w)

@@ -13,6 +13,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from em import GaussianMixture
 from conftest import make_blobs, photo_pixels
 
+pytestmark = [pytest.mark.exactness, pytest.mark.usefixtures("one_thread_per_library")]
+
 
 def shared_start(X, n_components, seed=0):
     """Initial parameters off the data grid, given to both implementations."""

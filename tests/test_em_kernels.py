@@ -8,6 +8,8 @@ from numpy.testing import assert_allclose
 from em import _kernels, reference
 from conftest import make_blobs, photo_pixels
 
+pytestmark = pytest.mark.exactness
+
 # The kernel sums in another order (per chunk, per lane) and takes the scatter
 # about the old means; over thousands of samples that moves the last 3-4 digits.
 RTOL = 1e-10

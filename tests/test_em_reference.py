@@ -8,6 +8,8 @@ from scipy.stats import norm
 
 from em import reference
 
+pytestmark = pytest.mark.exactness
+
 
 def random_params(rng, n_components, n_features):
     means = rng.normal(size=(n_components, n_features))

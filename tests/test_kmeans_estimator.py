@@ -17,6 +17,8 @@ import kmeans.estimator
 from kmeans import KMeans, kmeans_plusplus
 from conftest import make_blobs, photo_pixels
 
+pytestmark = [pytest.mark.exactness, pytest.mark.usefixtures("one_thread_per_library")]
+
 
 def shared_init(X, n_clusters, seed=0):
     """Initial centres next to data points but off the 1/255 grid, given to both implementations.

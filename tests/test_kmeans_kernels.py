@@ -8,6 +8,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from kmeans import _kernels, reference
 from conftest import make_blobs
 
+pytestmark = pytest.mark.exactness
+
 # Shapes around the kernels' edges: fewer samples than one block, a partial last
 # block and chunk, several chunks; one feature, the RGB fast path (3), and others;
 # odd and even numbers of centres (the nearest-centre loop alternates two rows).

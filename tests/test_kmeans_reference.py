@@ -8,6 +8,8 @@ from scipy.spatial.distance import cdist
 from kmeans import reference
 from conftest import make_blobs
 
+pytestmark = pytest.mark.exactness
+
 
 @pytest.fixture
 def problem(rng):

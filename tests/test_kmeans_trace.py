@@ -7,6 +7,8 @@ from numpy.testing import assert_allclose
 from conftest import photo_pixels
 from kmeans import KMeans, reference
 
+pytestmark = pytest.mark.exactness
+
 
 @pytest.fixture(scope="module")
 def traced():

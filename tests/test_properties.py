@@ -9,6 +9,8 @@ from numpy.testing import assert_allclose
 
 from em import GaussianMixture, _kernels, image
 
+pytestmark = pytest.mark.exactness
+
 FAST = settings(max_examples=60, deadline=None)
 
 

@@ -4,6 +4,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.exactness
+
 SCRIPT = """
 import hashlib, numba, numpy as np
 from sklearn.datasets import load_sample_image
