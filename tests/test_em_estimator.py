@@ -314,13 +314,19 @@ EXPECTED_FAILED_CHECKS = {
     # (drawn as scikit-learn draws it) depends on the row order: both fits find the same
     # components, in another order, and the check compares predict_proba column by column.
     # The equivalence itself is tested above from a common start and from the default start.
-    "check_sample_weight_equivalence_on_dense_data": "start depends on row order; components come out permuted",
+    # scikit-learn's GaussianMixture takes no sample_weight (issue #15647), so the check never
+    # runs on it; its KMeans, whose start is drawn the same way, is expected to fail the same
+    # check in scikit-learn's own suite (meta-issue #16298).
+    "check_sample_weight_equivalence_on_dense_data": (
+        "start depends on row order; components come out permuted (as scikit-learn's KMeans, meta-issue #16298)"
+    ),
 }
 
 
 @parametrize_with_checks(
     [GaussianMixture(n_components=2, random_state=0)],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
+    xfail_strict=True,  # a check that starts to pass is reported, so its entry is removed
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

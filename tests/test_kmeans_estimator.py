@@ -223,16 +223,21 @@ def test_distinct_colours_with_counts_equal_all_pixels():
 
 # ---------------------------------------------------------------- scikit-learn's estimator checks
 
+# scikit-learn's own KMeans(n_clusters=2, random_state=0) fails this check too (run on 1.9.1), and
+# scikit-learn's suite expects it to: PER_ESTIMATOR_XFAIL_CHECKS, "replace by a statistical test,
+# see meta-issue #16298".
 SEEDS_DEPEND_ON_ROW_ORDER = (
     "k-means++ draws rows by position, exactly as scikit-learn does, so the shuffled weighted data and the "
     "repeated data start from different seeds; from a fixed init array the check passes "
-    "(test_sklearn_sample_weight_check_passes_from_a_fixed_start)"
+    "(test_sklearn_sample_weight_check_passes_from_a_fixed_start); scikit-learn's KMeans fails it too "
+    "(meta-issue #16298)"
 )
 
 
 @parametrize_with_checks(
     [KMeans(n_clusters=2, random_state=0), KMeans(n_clusters=2, random_state=0, engine="reference")],
     expected_failed_checks=lambda est: {"check_sample_weight_equivalence_on_dense_data": SEEDS_DEPEND_ON_ROW_ORDER},
+    xfail_strict=True,  # a check that starts to pass is reported, so its entry is removed
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
