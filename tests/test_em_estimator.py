@@ -1,5 +1,6 @@
 """em.GaussianMixture against scikit-learn's GaussianMixture(covariance_type='diag')."""
 
+import math
 import warnings
 
 import numpy as np
@@ -11,6 +12,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from em import GaussianMixture
+import oracles
 from conftest import make_blobs, photo_pixels
 
 pytestmark = [pytest.mark.exactness, pytest.mark.usefixtures("one_thread_per_library")]
@@ -166,7 +168,16 @@ def test_weighted_score_is_the_weighted_mean(rng):
     X = make_blobs(200, 2, 2)
     w = rng.uniform(0, 3, len(X))
     gm = GaussianMixture(2, random_state=0).fit(X, sample_weight=w)
-    assert_allclose(gm.score(X, sample_weight=w), np.average(gm.score_samples(X), weights=w), rtol=1e-14)
+    # oracle: scipy's log-densities of the fitted parameters, weighted-averaged by hand
+    log_norm, _, _, _, log_norm_error = oracles.mixture_log_density(X, gm.weights_, gm.means_, gm.covariances_)
+    want = oracles.fsum_weighted(w, log_norm) / math.fsum(w)
+    # Each log p(x_n) of ours and of scipy is within log_norm_error of the exact value (oracles.py),
+    # so they differ by 2x that. Ours then forms Σ w·s / Σ w: N products and N - 1 additions on top
+    # (N·U·Σ|w·s|), N - 1 additions of positive weights and a division ((N + 1)·U·|score|, and
+    # |score| ≤ Σ w|s| / Σ w); the oracle's fsums and division add 4U·Σ|w·s| / Σ w.
+    weighted_abs = np.sum(w * np.abs(log_norm))
+    bound = (np.sum(w * 2 * log_norm_error) + (2 * len(X) + 5) * oracles.U * weighted_abs) / np.sum(w)
+    assert abs(gm.score(X, sample_weight=w) - want) <= bound
 
 
 # ---------------------------------------------------------- sklearn semantics
