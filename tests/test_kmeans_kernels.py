@@ -88,7 +88,7 @@ def test_ties_go_to_the_lowest_index(n_features):
     labels, _ = _kernels.assign_labels(X, np.ones(5), centers)
     assert_array_equal(labels, [1, 1, 0, 0, 0])
     step_labels, _ = step_from_random_labels(_kernels.lloyd_step, X, np.ones(5), centers)
-    assert_array_equal(step_labels, labels)
+    assert_array_equal(step_labels, [1, 1, 0, 0, 0])  # the same hand-worked answer: not assign_labels' own output
 
 
 def test_kernel_bodies_as_plain_python_match_reference():
