@@ -1,6 +1,8 @@
 """Shared fixtures: seeded generators, synthetic blobs and the real photos bundled with scikit-learn."""
 
 import functools
+import json
+import os
 
 import numpy as np
 import pytest
@@ -16,6 +18,34 @@ from threadpoolctl import threadpool_limits
 # --hypothesis-profile=emseg; it is also the default, so a bare pytest behaves the same.
 settings.register_profile("emseg", derandomize=True, database=None, deadline=None)
 settings.load_profile("emseg")
+
+
+def pytest_sessionfinish(session):
+    """Under `make exactness`, record which kernels this run really used, for tests/portability.py.
+
+    Written at the end of the session, when numpy's and scipy's OpenBLAS and the
+    OpenMP runtime are loaded, so threadpoolctl sees every pool the tests used.
+    """
+    path = os.environ.get("EMSEG_KERNELS_REPORT")
+    if not path:
+        return
+    import numba
+    import threadpoolctl
+    from numba.core.registry import cpu_target
+
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    _, numba_cpu, numba_features = cpu_target.target_context.codegen().magic_tuple()
+    report = dict(
+        threadpools=[{key: pool.get(key) for key in ("internal_api", "architecture", "num_threads", "filepath")}
+                     for pool in threadpoolctl.threadpool_info()],
+        numpy_features=sorted(name for name, enabled in umath.__cpu_features__.items() if enabled),
+        numba_cpu=numba_cpu, numba_features=numba_features, numba_threads=numba.get_num_threads(),
+    )
+    with open(path, "w") as file:
+        json.dump(report, file)
 
 
 @pytest.fixture
