@@ -1,7 +1,8 @@
 # Two commands do all the set-up on a machine that has only python3:
 #   make demo   segment the photo bundled with scikit-learn (images go to OUT, default .)
 #   make test   run the test suite
-# Both create, or reuse, the virtual environment in .venv.
+#   make exactness   rerun the exactness tests under other BLAS, SIMD and numba targets and thread counts
+# Each creates, or reuses, the virtual environment in .venv.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 OUT ?= .
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test exactness bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +21,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/emseg demo -o $(OUT)
 
+# hypothesis profile "emseg" (tests/conftest.py): the same examples on every run and machine
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --hypothesis-profile=emseg
+
+exactness: $(STAMP)
+	$(BIN)/python tests/portability.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

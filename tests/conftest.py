@@ -1,11 +1,65 @@
 """Shared fixtures: seeded generators, synthetic blobs and the real photos bundled with scikit-learn."""
 
 import functools
+import json
+import os
 
 import numpy as np
 import pytest
+from hypothesis import settings
 from PIL import Image
 from sklearn.datasets import load_sample_image
+from threadpoolctl import threadpool_limits
+
+# The same examples on every run and every machine: a failure found once is found again,
+# and a run never fails because it happened to draw a new example. No example database
+# (it would replay examples found on this machine only) and no deadline (the first example
+# compiles numba kernels, and CI machines differ in speed). `make test` selects it with
+# --hypothesis-profile=emseg; it is also the default, so a bare pytest behaves the same.
+settings.register_profile("emseg", derandomize=True, database=None, deadline=None)
+settings.load_profile("emseg")
+
+
+def pytest_sessionfinish(session):
+    """Under `make exactness`, record which kernels this run really used, for tests/portability.py.
+
+    Written at the end of the session, when numpy's and scipy's OpenBLAS and the
+    OpenMP runtime are loaded, so threadpoolctl sees every pool the tests used.
+    """
+    path = os.environ.get("EMSEG_KERNELS_REPORT")
+    if not path:
+        return
+    import numba
+    import threadpoolctl
+    from numba.core.registry import cpu_target
+
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # NumPy 1.x
+        from numpy.core import _multiarray_umath as umath
+    _, numba_cpu, numba_features = cpu_target.target_context.codegen().magic_tuple()
+    report = dict(
+        threadpools=[{key: pool.get(key) for key in ("internal_api", "architecture", "num_threads", "filepath")}
+                     for pool in threadpoolctl.threadpool_info()],
+        numpy_features=sorted(name for name, enabled in umath.__cpu_features__.items() if enabled),
+        numba_cpu=numba_cpu, numba_features=numba_features, numba_threads=numba.get_num_threads(),
+    )
+    with open(path, "w") as file:
+        json.dump(report, file)
+
+
+@pytest.fixture
+def one_thread_per_library():
+    """BLAS and OpenMP limited to one thread for the test, so scikit-learn adds in a fixed order.
+
+    scikit-learn's KMeans merges per-thread partial sums in whatever order the
+    threads finish, and its GaussianMixture's BLAS splits its dot products by
+    thread count: with one thread its numbers are the same from run to run.
+    Modules that compare numbers with scikit-learn opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_thread_per_library")``.
+    """
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture

@@ -200,14 +200,16 @@ def test_installed_command_segments_without_loading_scipy_stats(rgb_image_path, 
     command = Path(sys.executable).with_name("emseg")
     assert command.exists(), f"the emseg console script is missing next to {sys.executable}: pip install -e ."
     out = tmp_path / "out.png"
+    # timeouts: generous, for a cold numba cache (about 40 s to compile every kernel here, more on a
+    # slow or busy CI machine); they only turn a hung child into a failure instead of a stuck run
     completed = subprocess.run([str(command), "segment", str(rgb_image_path), "-k", "4", "-o", str(out)],
-                               capture_output=True, text=True, check=False)
+                               capture_output=True, text=True, check=False, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == f"{out}\n" and pixels(out).shape == (24, 32, 3)
 
     completed = subprocess.run([sys.executable, "-X", "importtime", "-m", "cli", "segment", str(rgb_image_path),
                                 "-k", "4", "-o", str(out)], capture_output=True, text=True, check=False,
-                               cwd=Path(cli.__file__).parent)
+                               cwd=Path(cli.__file__).parent, timeout=300)
     assert completed.returncode == 0, completed.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in completed.stderr.splitlines() if "|" in line]
     assert "sklearn.base" in imported and "scipy.stats" not in imported
@@ -235,4 +237,5 @@ import scipy.stats
 assert type(sys.modules["scipy.stats"]).__name__ == "module" and scipy.stats.norm is norm
 assert stand_in.norm is norm  # a reference kept to the stand-in still works
 """
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(cli.__file__).parent)
+    # imports only, no fit: a minute at most even on a slow machine; 300 s as for the other children
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(cli.__file__).parent, timeout=300)

@@ -8,6 +8,8 @@ from em import _kernels, reference
 from conftest import make_blobs, photo_pixels
 from exactness import EXP_FLUSH, U, MixtureEvaluation, assert_labels_agree, statistics_tolerances
 
+pytestmark = pytest.mark.exactness
+
 # The kernel sums in another order (per chunk, per lane), takes the scatter about the
 # old means and has its own exp: two correct implementations, compared within the
 # bounds of tests/exactness.py computed from each case's data and parameters.

@@ -1,13 +1,18 @@
 """em/reference.py against scipy and the textbook formulas."""
 
+import math
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+import oracles
 from em import reference
 from exactness import ULP, U, MixtureEvaluation, sum_error
+
+pytestmark = pytest.mark.exactness
 
 
 def random_params(rng, n_components, n_features):
@@ -87,19 +92,51 @@ def test_variance_of_a_flat_float32_region_does_not_cancel():
     assert_allclose(variances, 1e-6, rtol=2 * U)
 
 
-def test_e_step_stats_is_e_step_then_statistics(rng):
+def test_e_step_stats_follows_the_formulas(rng):
     X = rng.normal(size=(30, 2))
     weights, means, variances = random_params(rng, 2, 2)
     sample_weight = rng.integers(1, 4, size=30).astype(float)
     nk, sum_x, sum_xx, log_lik = reference.e_step_stats(X, sample_weight, means, 1.0 / variances, np.log(weights))
-    log_resp, log_norm = reference.e_step(X, means, 1.0 / variances, np.log(weights))
-    for got, want in zip((nk, sum_x, sum_xx), reference.sufficient_statistics(X, log_resp, sample_weight)):
-        assert_allclose(got, want, rtol=1e-15)
-    assert_allclose(log_lik, sample_weight @ log_norm, rtol=1e-15)
+    # oracle: scipy's densities, then the docstring's formulas with correctly rounded sums
+    log_norm, resp, _, _, log_norm_error = oracles.mixture_log_density(X, weights, means, variances)
+    wr = sample_weight[:, None] * resp
+    want_nk = np.array([math.fsum(col) for col in wr.T]) + 10 * np.finfo(np.float64).eps  # N_k + 10ε, as documented
+    want_sum_x = np.array([[math.fsum(wr[:, k] * X[:, d]) for d in range(2)] for k in range(2)])
+    want_means = want_sum_x / want_nk[:, None]
+    want_sum_xx = np.array([[math.fsum(wr[:, k] * (X[:, d] - want_means[k, d]) ** 2) for d in range(2)]
+                            for k in range(2)])
+    # Bounds (U = 2^-53, per-sample log-density bound e_n from oracles.py). One evaluation of
+    # w·γ_nk = w·exp(l_nk - log p_n) is within rho = 3·e_n + 3U relative (the two logs, the
+    # subtraction, exp and the product). nk, sum_x and sum_xx add N such terms (N·U more, relative
+    # to Σ|terms|; sum_xx has one subtraction and a square more per term); both sides err, hence 2x.
+    # An error Δm in the mean moves sum_xx only by nk·Δm²: Σ w·γ·(x - m) is 0 at the mean.
+    n = len(X)
+    rho = 3 * log_norm_error.max() + 3 * oracles.U
+    nk_error = 2 * (rho + n * oracles.U) * want_nk
+    sum_x_error = 2 * (rho + (n + 1) * oracles.U) * (wr.T @ np.abs(X))
+    mean_error = (sum_x_error + np.abs(want_means) * nk_error[:, None]) / want_nk[:, None] + 2 * oracles.U * np.abs(want_means)
+    sum_xx_error = 2 * (rho + (n + 4) * oracles.U) * want_sum_xx + want_nk[:, None] * mean_error**2
+    assert np.all(np.abs(nk - want_nk) <= nk_error)
+    assert np.all(np.abs(sum_x - want_sum_x) <= sum_x_error)
+    assert np.all(np.abs(sum_xx - want_sum_xx) <= sum_xx_error)
+    # Σ w·log p(x_n): each log p within e_n on both sides; N products and additions (N + 1)U,
+    # the oracle's fsum 2U, relative to Σ w·|log p|
+    log_lik_error = 2 * sample_weight @ log_norm_error + (n + 3) * oracles.U * (sample_weight @ np.abs(log_norm))
+    assert abs(log_lik - oracles.fsum_weighted(sample_weight, log_norm)) <= log_lik_error
 
 
-def test_predict_is_argmax_of_responsibilities(rng):
+def test_predict_is_the_most_likely_component(rng):
     X = rng.normal(size=(80, 2))
     weights, means, variances = random_params(rng, 3, 2)
-    args = (X, means, 1.0 / variances, np.log(weights))
-    assert np.array_equal(reference.predict(*args), reference.predict_proba(*args).argmax(axis=1))
+    labels = reference.predict(X, means, 1.0 / variances, np.log(weights))
+    # oracle: the argmax of scipy's log π_k + log N(x | μ_k, σ²_k), where no rounding can flip it:
+    # each side's l_nk is within joint_error of the exact value (oracles.py), so the best and the
+    # runner-up can swap only if their margin is at most twice the sum of their two bounds
+    _, _, joint, joint_error, _ = oracles.mixture_log_density(X, weights, means, variances)
+    order = np.argsort(joint, axis=1)
+    best, second = order[:, -1], order[:, -2]
+    rows = np.arange(len(X))
+    margin = joint[rows, best] - joint[rows, second]
+    decided = margin > 2 * (joint_error[rows, best] + joint_error[rows, second])
+    assert decided.mean() > 0.95  # the check covers nearly every sample
+    assert np.array_equal(labels[decided], best[decided])

@@ -14,9 +14,12 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data, parametrize_with_checks
 
 import kmeans.estimator
+import oracles
 from kmeans import KMeans, kmeans_plusplus
 from conftest import make_blobs, photo_pixels
 from exactness import U, assert_same_kmeans, near_ties, squared_distance_bound, sum_error
+
+pytestmark = [pytest.mark.exactness, pytest.mark.usefixtures("one_thread_per_library")]
 
 
 def shared_init(X, n_clusters, seed=0):
@@ -57,9 +60,14 @@ def test_same_numbers_as_sklearn_on_real_photos(photo_fits):
 
 def test_labels_are_the_final_assignment(photo_fits):
     X, ours, _ = photo_fits
-    assert_array_equal(ours.labels_, ours.predict(X))
+    # scipy's nearest final centre, wherever rounding cannot decide otherwise (bound in oracles.py)
+    want_labels, decided, want_inertia, inertia_error = oracles.nearest_centres(X, ours.cluster_centers_)
+    assert decided.mean() > 0.99  # the check covers nearly every pixel
+    assert_array_equal(ours.labels_[decided], want_labels[decided])
     assert ours.labels_.dtype == np.int64
-    assert ours.score(X) == -ours.inertia_  # the same kernel on the same data and centres
+    # Σ min_k d over 273,280 pixels: the probabilistic summation bound (λ = 7) of oracles.py
+    assert abs(ours.inertia_ - want_inertia) <= inertia_error
+    assert abs(-ours.score(X) - want_inertia) <= inertia_error
 
 
 def sklearn_tol(X, sample_weight, tol=1e-4):
@@ -214,16 +222,21 @@ def test_distinct_colours_with_counts_equal_all_pixels():
 
 # ---------------------------------------------------------------- scikit-learn's estimator checks
 
+# scikit-learn's own KMeans(n_clusters=2, random_state=0) fails this check too (run on 1.9.1), and
+# scikit-learn's suite expects it to: PER_ESTIMATOR_XFAIL_CHECKS, "replace by a statistical test,
+# see meta-issue #16298".
 SEEDS_DEPEND_ON_ROW_ORDER = (
     "k-means++ draws rows by position, exactly as scikit-learn does, so the shuffled weighted data and the "
     "repeated data start from different seeds; from a fixed init array the check passes "
-    "(test_sklearn_sample_weight_check_passes_from_a_fixed_start)"
+    "(test_sklearn_sample_weight_check_passes_from_a_fixed_start); scikit-learn's KMeans fails it too "
+    "(meta-issue #16298)"
 )
 
 
 @parametrize_with_checks(
     [KMeans(n_clusters=2, random_state=0), KMeans(n_clusters=2, random_state=0, engine="reference")],
     expected_failed_checks=lambda est: {"check_sample_weight_equivalence_on_dense_data": SEEDS_DEPEND_ON_ROW_ORDER},
+    xfail_strict=True,  # a check that starts to pass is reported, so its entry is removed
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -244,11 +257,19 @@ def test_transform_score_and_fit_predict():
     sample_weight = np.random.default_rng(8).uniform(0.5, 2, len(X))
     km = KMeans(3, random_state=0)
     labels = km.fit_predict(X, sample_weight=sample_weight)
-    assert_array_equal(labels, km.labels_)
-    assert_allclose(km.transform(X), cdist(X, km.cluster_centers_), rtol=1e-12)  # sqrt of the same squares
-    assert_array_equal(KMeans(3, random_state=0).fit_transform(X, sample_weight=sample_weight), km.transform(X))
-    assert km.score(X, sample_weight=sample_weight) == -km.inertia_
-    assert_allclose(km.score(X[:10]), -cdist(X[:10], km.cluster_centers_, "sqeuclidean").min(axis=1).sum(), rtol=1e-12)
+    want_labels, decided, want_inertia, inertia_error = oracles.nearest_centres(X, km.cluster_centers_, sample_weight)
+    assert decided.mean() > 0.99
+    assert_array_equal(labels[decided], want_labels[decided])  # scipy's nearest centres
+    # √d: d within (D + 2)·U of exact (oracles.py), the square root halves that and adds U, so two
+    # evaluations of a distance differ by at most (D + 4)·U relative
+    distance_rtol = (X.shape[1] + 4) * oracles.U
+    assert_allclose(km.transform(X), cdist(X, km.cluster_centers_), rtol=distance_rtol, atol=0)
+    fitted = KMeans(3, random_state=0)
+    distances = fitted.fit_transform(X, sample_weight=sample_weight)
+    assert_allclose(distances, cdist(X, fitted.cluster_centers_), rtol=distance_rtol, atol=0)
+    assert abs(-km.score(X, sample_weight=sample_weight) - want_inertia) <= inertia_error
+    _, _, want_score, score_error = oracles.nearest_centres(X[:10], km.cluster_centers_)
+    assert abs(-km.score(X[:10]) - want_score) <= score_error
     assert list(km.get_feature_names_out()) == ["kmeans0", "kmeans1", "kmeans2"]
 
 

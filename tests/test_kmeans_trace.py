@@ -7,6 +7,8 @@ from conftest import photo_pixels
 from exactness import U, centers_tolerance, lloyd_tolerances, sum_error
 from kmeans import KMeans, reference
 
+pytestmark = pytest.mark.exactness
+
 
 @pytest.fixture(scope="module")
 def traced():

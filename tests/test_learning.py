@@ -203,6 +203,7 @@ def test_the_animation_may_not_overwrite_the_input(capsys, tmp_path):
 
 # ------------------------------------------------------------ emseg explain
 
+@pytest.mark.exactness
 def test_explain_matches_the_snapshot(capsys, gradient_path):
     code, out, err = run(capsys, "explain", gradient_path, "-k", 3)
     assert code == 0 and err == ""
@@ -212,6 +213,7 @@ def test_explain_matches_the_snapshot(capsys, gradient_path):
     assert out == snapshot.read_text()
 
 
+@pytest.mark.exactness
 def test_explain_replays_exactly_what_the_reference_engine_fits(gradient_path):
     picture = image.load(gradient_path)
     X = picture.rgb.reshape(-1, 3).astype(np.float64)

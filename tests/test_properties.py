@@ -10,6 +10,8 @@ from em import GaussianMixture, _kernels
 from exactness import assert_same_mixture
 from segment import image
 
+pytestmark = pytest.mark.exactness
+
 FAST = settings(max_examples=60, deadline=None)
 
 
