@@ -203,7 +203,9 @@ def _demo(args):
     ]
     for name, panel in zip(("k_GMM", "kmeans", "GEN_GMM"), panels[1:]):
         _write(names[name], panel, picture, [args.image])
-    sheet = image.summary_sheet(panels, [[], image.model_colors(gmm), image.model_colors(km), []])
+    captions = ["original", f"GMM, k={models.k_of(gmm)}, mean log-likelihood {gmm.lower_bound_:.4f}",
+                f"k-means, k={models.k_of(km)}, inertia {km.inertia_:.4g}", "generated: pixels drawn from the GMM"]
+    sheet = image.summary_sheet(panels, [[], image.model_colors(gmm), image.model_colors(km), []], captions)
     _write(names["summary"], sheet, image.Picture(sheet), [args.image])
     rows = [("gmm", gmm.n_iter_, "log-likelihood", gmm.lower_bound_, gmm_seconds),
             ("kmeans", km.n_iter_, "inertia", km.inertia_, km_seconds)]
