@@ -242,3 +242,19 @@ def test_kl_gap_formula_is_the_kl_divergence():
     # (the first test), so the two gaps agree within four times it; the gap itself is about 0.1
     tol = 4 * max(log_lik_tolerance(before, w), log_lik_tolerance(after, w))
     assert gap > 1e6 * tol and math.isclose(gap, w @ kl / w.sum(), rel_tol=0, abs_tol=tol)
+
+
+def test_the_pages_words_name_functions_that_exist_and_the_readme_shows_the_page():
+    from pathlib import Path
+
+    from kmeans import reference as kmeans_reference
+
+    root = Path(__file__).resolve().parents[1]
+    template = (root / "segment" / report.TEMPLATE).read_text(encoding="utf-8")
+    named = re.findall(r"<code>((?:kmeans\.)?reference)\.(\w+)</code>", template)
+    assert len(named) >= 4
+    for module, function in named:
+        assert hasattr(kmeans_reference if module.startswith("kmeans") else reference, function), function
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "](docs/report.png)" in readme and "emseg report" in readme
+    assert (root / "docs" / "report.png").stat().st_size < 300_000
