@@ -181,7 +181,7 @@ def test_a_failed_write_keeps_the_existing_output(capsys, rgb_image_path, tmp_pa
 
 
 def test_every_subcommand_has_help(capsys):
-    for command in ("segment", "sample", "demo", "compare"):
+    for command in ("segment", "sample", "demo", "report", "compare"):
         with pytest.raises(SystemExit) as exit_info:
             cli.main([command, "--help"])
         assert exit_info.value.code == 0 and "-k K" in capsys.readouterr().out
