@@ -16,7 +16,7 @@ defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
 
-from segment import image, learn, models  # noqa: E402
+from segment import image, learn, models, report  # noqa: E402
 
 PROG = "emseg"
 
@@ -86,8 +86,8 @@ def _fit(method, picture, args):
 
 
 def _wants_trace(args):
-    """True when a view of the iterations was asked for (only `segment` has these options)."""
-    return any(getattr(args, name, None) for name in ("trace", "animate", "plot_convergence"))
+    """True when the iterations are to be shown: `report`, or a view of them that `segment` was asked for."""
+    return args.command == "report" or any(getattr(args, name, None) for name in ("trace", "animate", "plot_convergence"))
 
 
 def _usable_k(picture, k):
@@ -161,6 +161,17 @@ def _write_iteration_views(args, model, picture, k):
         print(image.save_figure(args.plot_convergence, learn.convergence_figure(model.trace_, title)))
 
 
+def _report(args):
+    picture = _load(args)
+    output = args.output or Path(f"{Path(args.image).stem}_{args.method}_k{args.k}_report.html")
+    image.check_output_path(output, [args.image], (".html",))
+    model, _, _ = _fit(args.method, picture, args)
+    page = report.build(picture, model, name=Path(args.image).name, longest=args.size, max_points=args.points,
+                        random_state=args.seed)
+    print(image.save_text(output, page))
+    return 0
+
+
 def _sample(args):
     picture = _load(args)
     output = args.output or _default_output(args, f"sample_{args.order}_k{args.k}")
@@ -192,7 +203,9 @@ def _demo(args):
     ]
     for name, panel in zip(("k_GMM", "kmeans", "GEN_GMM"), panels[1:]):
         _write(names[name], panel, picture, [args.image])
-    sheet = image.summary_sheet(panels, [[], image.model_colors(gmm), image.model_colors(km), []])
+    captions = ["original", f"GMM, k={models.k_of(gmm)}, mean log-likelihood {gmm.lower_bound_:.4f}",
+                f"k-means, k={models.k_of(km)}, inertia {km.inertia_:.4g}", "generated: pixels drawn from the GMM"]
+    sheet = image.summary_sheet(panels, [[], image.model_colors(gmm), image.model_colors(km), []], captions)
     _write(names["summary"], sheet, image.Picture(sheet), [args.image])
     rows = [("gmm", gmm.n_iter_, "log-likelihood", gmm.lower_bound_, gmm_seconds),
             ("kmeans", km.n_iter_, "inertia", km.inertia_, km_seconds)]
@@ -376,6 +389,14 @@ def build_parser():
                          help="longest side of the animation's frames; the fit keeps full resolution (default: 480)")
     segment.add_argument("--plot-convergence", metavar="PLOT",
                          help="plot the objective per iteration as a .png (needs matplotlib: pip install 'emseg[bench]')")
+
+    report_ = add("report", "Write a self-contained HTML page that shows the fit iteration by iteration.", _report)
+    report_.add_argument("--method", choices=("gmm", "kmeans"), default="gmm", help="diagonal Gaussian mixture or k-means (default: gmm)")
+    report_.add_argument("-o", "--output", help="the .html page (default: IMAGE-STEM_METHOD_kK_report.html here)")
+    report_.add_argument("--size", type=_positive_int, default=report.IMAGE_SIDE, metavar="PIXELS",
+                         help="longest side of the image view's copy; the fit keeps full resolution (default: %(default)s)")
+    report_.add_argument("--points", type=_positive_int, default=report.MAX_POINTS,
+                         help="most distinct colours drawn in the scatter (default: %(default)s)")
 
     sample = add("sample", "Fit a mixture and generate a new image of the same size from it.", _sample)
     sample.add_argument("-o", "--output", help="output image (default: IMAGE-STEM_sample_ORDER_kK.png here)")

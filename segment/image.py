@@ -34,6 +34,7 @@ import copy
 import functools
 import glob
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -480,17 +481,54 @@ def sample_pixels(model, picture, order="grouped", labels=None, random_state=0):
     return np.clip(np.rint(draws), 0, 255).astype(np.uint8).reshape(height, width, -1)
 
 
-def summary_sheet(panels, palettes, swatch=24, gap=8):
-    """Equal-sized panels side by side, each with its palette as swatches below it (an empty palette for none)."""
+def summary_sheet(panels, palettes, captions=None, swatch=24, gap=8):
+    """Equal-sized panels side by side, each under its caption and above its palette as swatches.
+
+    Parameters
+    ----------
+    panels : list of ndarray of shape (height, width, 3), uint8
+    palettes : list of array-like of shape (n_colors, 3)
+        One per panel; an empty one for none.
+    captions : list of str, optional
+        One line per panel saying what it is, so that the sheet stands alone;
+        wrapped at the panel's width (a column widens to its longest word).
+        None leaves no room for captions.
+    """
     height, width = panels[0].shape[:2]
+    font = _caption_font(max(11, width // 30))  # about 40 characters across a panel
+    lines = [_wrap(caption, font, width) for caption in captions] if captions else [[] for _ in panels]
+    line_height = font.getbbox("Hg")[3] + 3
+    column = max([width] + [math.ceil(font.getlength(line)) for block in lines for line in block])
+    top = gap + line_height * max(len(block) for block in lines)
     per_row = max(width // swatch, 1)
     n_rows = max(-(-len(palette) // per_row) for palette in palettes)
-    sheet = Image.new("RGB", (len(panels) * (width + gap) + gap, height + gap * 2 + n_rows * swatch), "white")
+    sheet = Image.new("RGB", (len(panels) * (column + gap) + gap, top + height + gap * 2 + n_rows * swatch), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, (panel, palette) in enumerate(zip(panels, palettes)):
-        left = gap + i * (width + gap)
-        sheet.paste(Image.fromarray(panel), (left, gap))
+    for i, (panel, palette, block) in enumerate(zip(panels, palettes, lines)):
+        left = gap + i * (column + gap)
+        for j, line in enumerate(block):
+            draw.text((left, gap + j * line_height), line, fill="black", font=font)
+        sheet.paste(Image.fromarray(panel), (left, top))
         for j, color in enumerate(palette):
-            x, y = left + (j % per_row) * swatch, height + gap * 2 + (j // per_row) * swatch
+            x, y = left + (j % per_row) * swatch, top + height + gap + (j // per_row) * swatch
             draw.rectangle([x, y, x + swatch - 2, y + swatch - 2], fill=tuple(int(c) for c in color))
     return np.asarray(sheet)
+
+
+def _caption_font(size):
+    """Pillow's own font (bundled with it: nothing is fetched) at ``size`` pixels."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (ImportError, TypeError):  # Pillow without FreeType has only its small bitmap font
+        return ImageFont.load_default()
+
+
+def _wrap(text, font, width):
+    """The words of ``text`` in lines no wider than ``width`` pixels (a longer word keeps a line of its own)."""
+    lines = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines

@@ -60,6 +60,14 @@ def test_demo_writes_the_notebooks_files_and_a_table(capsys, rgb_image_path, tmp
     for name in ("k_GMM_k=3.png", "kmeans_k=3.png", "GEN_GMM_k=3.png", "summary_k=3.png"):
         assert (tmp_path / name).is_file() and str(tmp_path / name) in out
     assert "gmm" in out and "kmeans" in out and "log-likelihood" in out and "inertia" in out
+    # the sheet stands alone: a caption above each of the four 32x24 panels; below them, k=3 swatches of
+    # 24 pixels, one per row as only one fits across a panel
+    sheet = pixels(tmp_path / "summary_k=3.png")
+    strip = sheet[: sheet.shape[0] - (24 + 2 * 8 + 3 * 24)]
+    in_panel = (sheet[len(strip) + 12] < 250).any(axis=1)  # a row through the panels: white only between them
+    lefts = list(np.flatnonzero(in_panel[1:] & ~in_panel[:-1]) + 1) + [sheet.shape[1]]
+    assert len(lefts) == 5 and len(strip) > 8 + 10
+    assert all((strip[:, lefts[i]:lefts[i + 1]].min(axis=2) < 128).sum() > 10 for i in range(4))
 
 
 def test_compare_json_reports_both_libraries(capsys, rgb_image_path):
@@ -173,7 +181,7 @@ def test_a_failed_write_keeps_the_existing_output(capsys, rgb_image_path, tmp_pa
 
 
 def test_every_subcommand_has_help(capsys):
-    for command in ("segment", "sample", "demo", "compare"):
+    for command in ("segment", "sample", "demo", "report", "compare"):
         with pytest.raises(SystemExit) as exit_info:
             cli.main([command, "--help"])
         assert exit_info.value.code == 0 and "-k K" in capsys.readouterr().out

@@ -297,3 +297,22 @@ def test_per_pixel_sampling_keeps_the_layout(fitted_flower):
 def test_summary_sheet_puts_panels_side_by_side(gradient):
     sheet = image.summary_sheet([gradient, gradient], [[], image.distinct_palette(3)])
     assert sheet.shape[1] == 2 * (30 + 8) + 8 and sheet.shape[0] > 20 and sheet.dtype == np.uint8
+
+
+def caption_strip(sheet, panel_height, n_palette_rows, swatch=24, gap=8):
+    """The rows of a summary sheet above its panels: where the captions are written."""
+    return sheet[: sheet.shape[0] - (panel_height + gap * 2 + n_palette_rows * swatch)]
+
+
+def test_summary_sheet_writes_each_caption_above_its_panel(gradient):
+    plain = image.summary_sheet([gradient, gradient], [[], []])
+    sheet = image.summary_sheet([gradient, gradient], [[], []], ["original", "GMM, k=3, mean log-likelihood -1.5"])
+    strip = caption_strip(sheet, gradient.shape[0], 0)
+    assert len(caption_strip(plain, gradient.shape[0], 0)) == 8  # no captions, no room for them
+    assert len(strip) > 8 + 10  # at least one line of text
+    columns = np.array_split(np.arange(sheet.shape[1]), 2)
+    dark = [(strip[:, cols].min(axis=2) < 128).sum() for cols in columns]
+    assert all(count > 10 for count in dark)  # text in each column
+    # each column carries its own caption: the longer one wraps onto more lines of a narrow panel
+    rows_with_text = [np.flatnonzero((strip[:, cols].min(axis=2) < 128).any(axis=1)) for cols in columns]
+    assert rows_with_text[1].max() > rows_with_text[0].max() + 8
