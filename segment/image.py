@@ -279,15 +279,15 @@ def save_animation(path, frames, captions, frame_ms=500, last_ms=2000):
         file, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
 
 
-def save_model(path, model, palette):
+def save_model(path, model, palette, space="rgb"):
     """Write a fitted model and its palette as JSON, atomically, for ``emseg segment --model``.
 
-    Holds the method ('gmm' or 'kmeans'), k, the palette (uint8 rows), the
+    Holds the method ('gmm' or 'kmeans'), the colour space it was fitted in, k, the palette (uint8 rows), the
     fitted parameters as lists of floats, and the emseg version. Floats are
     written with all their digits, so the model read back is the same model.
     """
     document = dict(
-        emseg_version=_version(), method=models.method_of(model), k=len(palette),
+        emseg_version=_version(), method=models.method_of(model), space=space, k=len(palette),
         palette=np.asarray(palette).tolist(),
         parameters={name: np.asarray(value).tolist() for name, value in models.fitted_parameters(model).items()},
     )
@@ -295,20 +295,25 @@ def save_model(path, model, palette):
 
 
 def load_model(path):
-    """Read a model written by :func:`save_model`: (fitted estimator, palette uint8 of shape (k, 3))."""
+    """Read a model written by :func:`save_model`: (fitted estimator, palette uint8 of shape (k, 3), space).
+
+    A file without a space (written before emseg had them) holds an RGB model.
+    """
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         palette = np.array(document["palette"], dtype=np.uint8).reshape(-1, 3)
         parameters = {name: np.array(value, dtype=np.float64) for name, value in document["parameters"].items()}
         model = models.restore(document["method"], parameters)
+        space = document.get("space", "rgb")
+        colour.check_space(space)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such model file; check the path.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ImageError(f"{path} is not an emseg model file ({error}); write one with emseg batch --shared-model.") from None
     if model.n_features_in_ != 3:
-        raise ImageError(f"{path} holds a model of {model.n_features_in_} features; an RGB model has 3.")
-    return model, palette
+        raise ImageError(f"{path} holds a model of {model.n_features_in_} features; a colour model has 3.")
+    return model, palette, space
 
 
 def _version():

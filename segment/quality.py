@@ -195,6 +195,45 @@ def dither_labels(picture, centers, space="rgb", serpentine=False):
     return _floyd_steinberg(values, picture.mask, centers, serpentine)
 
 
+def paint(picture, model, color_labels, colors, space="rgb", palette="means", dither="none", serpentine=False):
+    """Paint a picture with a fitted model and measure the result: (labels, palette, Quality).
+
+    Parameters
+    ----------
+    picture : image.Picture
+    model : fitted estimator of ``space``
+    color_labels : ndarray of shape (n_colors,)
+        The label of each distinct colour.
+    colors : ndarray of shape (k, 3), uint8
+        The model's colours in sRGB (``image.model_colors(model, space)``, or a
+        saved model's palette).
+    palette : {'means', 'distinct'}
+        Paint with ``colors``, or with k well-separated colours.
+    dither : {'none', 'floyd-steinberg'}
+        Floyd–Steinberg error diffusion in ``space`` (`dither_labels`); only
+        with the 'means' palette, whose colours are the model's.
+
+    Returns
+    -------
+    labels : ndarray of shape (height, width), int64
+        Each pixel's palette index, -1 where transparent.
+    palette : ndarray of shape (k, 3), uint8
+    quality : Quality
+        Of the painted image against the original, on every opaque pixel.
+    """
+    if dither not in DITHERS:
+        raise ValueError(f"dither={dither!r} is not a dithering emseg knows; use one of {', '.join(DITHERS)}.")
+    colors = np.asarray(colors, dtype=np.uint8)
+    if palette != "means":
+        if dither != "none":
+            raise ValueError("--dither diffuses the error towards the model's own colours; use it with --palette means.")
+        colors = image.distinct_palette(len(colors))
+    if dither == "none":
+        return image.pixel_labels(picture, color_labels), colors, measure_colors(picture, color_labels, colors)
+    labels = dither_labels(picture, models.centers(model), space, serpentine)
+    return labels, colors, measure_pixels(picture, labels, colors)
+
+
 # ------------------------------------------------------------ quality target
 
 class QualityNotReached(ValueError):

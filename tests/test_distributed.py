@@ -200,7 +200,7 @@ def test_batch_with_a_shared_model_paints_as_segment_with_its_model(client, phot
                             "--max-iter", 20, "--scheduler", address)
     assert code == 0 and err == ""
     assert stdout.splitlines()[0] == str(out / "model.json")
-    model, palette = image.load_model(out / "model.json")
+    model, palette, _ = image.load_model(out / "model.json")
     # the fit on the collection's distinct colours, weighted by their counts, made here
     colors, counts, _ = image.distinct_colors(concatenated_pixels(photos).astype(np.uint8))
     want = (GaussianMixture if method == "gmm" else KMeans)(4, random_state=0, max_iter=20).fit(colors, sample_weight=counts)
@@ -273,7 +273,7 @@ def test_a_model_file_round_trips_exactly(tmp_path):
     for model in (GaussianMixture(3, random_state=0).fit(X), KMeans(3, random_state=0).fit(X)):
         palette = image.model_colors(model)
         image.save_model(tmp_path / "model.json", model, palette)
-        loaded, loaded_palette = image.load_model(tmp_path / "model.json")
+        loaded, loaded_palette, _ = image.load_model(tmp_path / "model.json")
         assert np.array_equal(loaded_palette, palette)
         assert np.array_equal(loaded.predict(X), model.predict(X))
 
