@@ -17,6 +17,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -140,7 +141,7 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names, ks = (["tiny"], [8]) if args.quick else (["china", "flower", "mosaic12"], [8, 16, 64])
-    paths = benchmark_photos(out, names)
+    paths = benchmark_photos(tempfile.mkdtemp(prefix="emseg-quality-"), names)  # generated photos stay out of results/
     print(f"numba threads {numba.get_num_threads()}, seed {SEED}, Pillow methods {', '.join(PILLOW_METHODS)}")
     warm = image.thumbnail(image.load(paths[names[0]]), 32)  # compile the kernels before any timing
     with warnings.catch_warnings():
