@@ -143,6 +143,9 @@ def _segment(args):
     if model is not None and (_wants_trace(args) or args.quality is not None):
         raise image.ImageError("--model paints without fitting, so there are no iterations for --trace, --animate, "
                                "--plot-convergence or --quality.")
+    if args.quality is not None and _wants_trace(args):
+        raise image.ImageError("--quality fits several k, so there is no one fit for --trace, --animate or "
+                               "--plot-convergence; run them with the k it finds.")
     if model is not None and args.space != "rgb" and args.space != space:
         raise image.ImageError(f"--space {args.space}: the model in {args.model} was fitted in {space}; drop --space.")
     args.space = space
@@ -177,8 +180,9 @@ def _segment(args):
         objective = "lower_bound" if method == "gmm" else "inertia"
         print(json.dumps(dict(
             image=str(args.image), k=k, method=method, space=space, palette=args.palette, dither=args.dither,
-            n_iter=int(getattr(model, "n_iter_", 0)), objective=objective,
-            objective_value=float(getattr(model, objective + "_", float("nan"))), seconds=seconds,
+            n_iter=int(getattr(model, "n_iter_", 0)), objective=objective,  # 0 and None for a --model, not fitted here
+            objective_value=float(getattr(model, objective + "_")) if hasattr(model, objective + "_") else None,
+            seconds=seconds,
             **measured.as_dict(), outputs=written)))
         return 0
     for path in written[1:]:

@@ -303,3 +303,27 @@ def test_dither_needs_the_means_palette(capsys, tmp_path, monkeypatch, rgb_image
     code, _, err = run_cli(capsys, "segment", rgb_image_path, "-k", 3, "--palette", "distinct",
                            "--dither", "floyd-steinberg")
     assert code == 1 and "--palette means" in err
+
+
+def test_quality_search_refuses_iteration_views(capsys, tmp_path, monkeypatch, rgb_image_path):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "segment", rgb_image_path, "--quality", 4, "--trace", "t.csv")
+    assert code == 1 and out == "" and "--quality fits several k" in err
+
+
+def test_model_file_keeps_its_space_and_paints_the_same(capsys, tmp_path, monkeypatch, rgb_image_path):
+    """A model fitted in L*a*b*, saved and read back, paints the image as the fit did."""
+    monkeypatch.chdir(tmp_path)
+    picture = image.load(rgb_image_path)
+    model = models.make_model("kmeans", 3, random_state=0)
+    color_labels = image.fit_color_labels(model, picture, "lab")
+    image.save_model("model.json", model, image.model_colors(model, "lab"), "lab")
+    loaded, palette, space = image.load_model("model.json")
+    assert space == "lab"
+    code, _, _ = run_cli(capsys, "segment", rgb_image_path, "--model", "model.json", "-o", "painted.png")
+    assert code == 0
+    assert np.array_equal(read_image("painted.png"), image.paint(image.pixel_labels(picture, color_labels), palette))
+    document = json.loads((tmp_path / "model.json").read_text())
+    del document["space"]  # a file written before emseg had spaces holds an RGB model
+    (tmp_path / "old.json").write_text(json.dumps(document))
+    assert image.load_model("old.json")[2] == "rgb"
