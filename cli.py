@@ -16,7 +16,7 @@ defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
 
-from segment import image, learn, models, report  # noqa: E402
+from segment import colour, image, learn, models, quality, report  # noqa: E402
 
 PROG = "emseg"
 
@@ -73,16 +73,28 @@ def _make_model(method, k, args, progress):
 
 
 def _fit(method, picture, args):
-    """Fit the method to the picture's pixels; returns (model, labels per pixel, seconds)."""
+    """Fit the method to the picture's pixels in ``args.space``; returns (model, labels per distinct colour, seconds)."""
     k = _usable_k(picture, args.k)
     progress = Progress(method, args.quiet)
     model = _make_model(method, k, args, progress)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table, not as a Python warning
-        labels = image.fit_labels(model, picture)
+        color_labels = image.fit_color_labels(model, picture, args.space)
     progress.close()
-    return model, labels, time.perf_counter() - start
+    return model, color_labels, time.perf_counter() - start
+
+
+def _search(picture, args):
+    """--quality: the smallest k that reaches the target; returns (model, labels per distinct colour, seconds)."""
+    options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol)
+    options = {key: value for key, value in options.items() if value is not None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        found = quality.smallest_k(picture, args.method, args.quality, args.k_max, args.space, **options)
+    tried = ", ".join(f"k={k}: {value:.3f}" for k, value in found.tried.items())
+    _say(f"--quality {args.quality:g}: k={found.k} (mean ΔE00 tried: {tried})")
+    return found.model, found.color_labels, found.seconds
 
 
 def _wants_trace(args):
@@ -109,21 +121,36 @@ def _default_output(args, suffix):
     return Path(f"{Path(args.image).stem}_{suffix}.png")
 
 
-def _write(path, rgb, picture, inputs):
+def _write(path, rgb, picture, inputs, show=True):
     image.check_output_path(path, inputs)
     written = image.save(path, rgb, picture.alpha)
-    print(written)
+    if show:
+        print(written)
+    return str(written)
+
+
+def _report_quality(label, measured, args):
+    """The quality of a painted image on stderr: 'emseg: LABEL: PSNR ... dB, mean ΔE00 ..., 95th percentile ...'."""
+    if not args.quiet:
+        _say(f"{label}: {measured.line()}")
 
 
 # ------------------------------------------------------------- subcommands
 
 def _segment(args):
     picture = _load(args)
-    model, palette = image.load_model(args.model) if args.model else (None, None)
-    if model is not None and _wants_trace(args):
-        raise image.ImageError("--model paints without fitting, so there are no iterations for --trace, --animate or --plot-convergence.")
+    model, palette, space = image.load_model(args.model) if args.model else (None, None, args.space)
+    if model is not None and (_wants_trace(args) or args.quality is not None):
+        raise image.ImageError("--model paints without fitting, so there are no iterations for --trace, --animate, "
+                               "--plot-convergence or --quality.")
+    if args.quality is not None and _wants_trace(args):
+        raise image.ImageError("--quality fits several k, so there is no one fit for --trace, --animate or "
+                               "--plot-convergence; run them with the k it finds.")
+    if model is not None and args.space != "rgb" and args.space != space:
+        raise image.ImageError(f"--space {args.space}: the model in {args.model} was fitted in {space}; drop --space.")
+    args.space = space
     method, k = (args.method, args.k) if model is None else (models.method_of(model), len(palette))
-    output = args.output or _default_output(args, f"{method}_k{k}")
+    output = args.output
     for path in filter(None, (output, args.labels)):
         image.check_output_path(path, [args.image])
     for path, suffixes in ((args.trace, (".csv", ".json")), (args.animate, (".gif",)),
@@ -135,30 +162,48 @@ def _segment(args):
     outputs = [Path(p).resolve() for p in (output, args.labels, args.trace, args.animate, args.plot_convergence) if p]
     if len(set(outputs)) < len(outputs):
         raise image.ImageError("two outputs name the same file; give each output its own path.")
+    start = time.perf_counter()
     if model is None:
-        model, labels, _ = _fit(args.method, picture, args)
-        colors = image.model_colors(model)
+        model, color_labels, seconds = _search(picture, args) if args.quality is not None else _fit(args.method, picture, args)
+        colors = image.model_colors(model, space)
     else:
-        labels, colors = image.predict_labels(model, picture), palette
-    palette = colors if args.palette == "means" else image.distinct_palette(len(colors))
-    _write(output, image.paint(labels, palette), picture, [args.image])
+        color_labels, colors = model.predict(picture.in_space(space)), palette
+        seconds = time.perf_counter() - start
+    k = len(colors)
+    labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither)
+    output = output or _default_output(args, f"{method}_k{k}")
+    written = [_write(output, image.paint(labels, palette), picture, [args.image], show=not args.json)]
     if args.labels:
-        print(image.save_labels(args.labels, labels))
-    _write_iteration_views(args, model, picture, k=len(colors))
+        written.append(str(image.save_labels(args.labels, labels)))
+    written += _write_iteration_views(args, model, picture, k=k)
+    if args.json:
+        objective = "lower_bound" if method == "gmm" else "inertia"
+        print(json.dumps(dict(
+            image=str(args.image), k=k, method=method, space=space, palette=args.palette, dither=args.dither,
+            n_iter=int(getattr(model, "n_iter_", 0)), objective=objective,  # 0 and None for a --model, not fitted here
+            objective_value=float(getattr(model, objective + "_")) if hasattr(model, objective + "_") else None,
+            seconds=seconds,
+            **measured.as_dict(), outputs=written)))
+        return 0
+    for path in written[1:]:
+        print(path)
+    _report_quality(f"{method}, k={k}, {space}", measured, args)
     return 0
 
 
 def _write_iteration_views(args, model, picture, k):
-    """The --trace, --animate and --plot-convergence outputs of `segment`."""
+    """The --trace, --animate and --plot-convergence outputs of `segment`; returns the paths written."""
+    written = []
     if args.trace:
         text = learn.trace_csv(model.trace_) if args.trace.lower().endswith(".csv") else learn.trace_json(model.trace_)
-        print(image.save_text(args.trace, text))
+        written.append(image.save_text(args.trace, text))
     if args.animate:
-        frames = learn.animation_frames(model.trace_, picture, longest=args.animate_size)
-        print(image.save_animation(args.animate, frames, learn.captions(model.trace_)))
+        frames = learn.animation_frames(model.trace_, picture, longest=args.animate_size, space=args.space)
+        written.append(image.save_animation(args.animate, frames, learn.captions(model.trace_)))
     if args.plot_convergence:
         title = f"{Path(args.image).name}: {args.method}, k={k}"
-        print(image.save_figure(args.plot_convergence, learn.convergence_figure(model.trace_, title)))
+        written.append(image.save_figure(args.plot_convergence, learn.convergence_figure(model.trace_, title)))
+    return [str(path) for path in written]
 
 
 def _report(args):
@@ -176,8 +221,9 @@ def _sample(args):
     picture = _load(args)
     output = args.output or _default_output(args, f"sample_{args.order}_k{args.k}")
     image.check_output_path(output, [args.image])
-    model, labels, _ = _fit("gmm", picture, args)
-    pixels = image.sample_pixels(model, picture, args.order, labels, random_state=args.seed)
+    model, color_labels, _ = _fit("gmm", picture, args)
+    pixels = image.sample_pixels(model, picture, args.order, image.pixel_labels(picture, color_labels),
+                                 random_state=args.seed)
     _write(output, pixels, picture, [args.image])
     return 0
 
@@ -193,25 +239,28 @@ def _demo(args):
     names = {n: out / f"{n}_k={args.k}.png" for n in ("k_GMM", "kmeans", "GEN_GMM", "summary")}
     for path in names.values():
         image.check_output_path(path, [args.image])
-    gmm, gmm_labels, gmm_seconds = _fit("gmm", picture, args)
-    km, km_labels, km_seconds = _fit("kmeans", picture, args)
+    fits = [_fit(method, picture, args) for method in ("gmm", "kmeans")]
+    painted = [quality.paint(picture, model, color_labels, image.model_colors(model, args.space), args.space,
+                             dither=args.dither) for model, color_labels, _ in fits]
+    (gmm, _, gmm_seconds), (km, _, km_seconds) = fits
     panels = [
         picture.rgb,
-        image.paint(gmm_labels, image.model_colors(gmm)),
-        image.paint(km_labels, image.model_colors(km)),
-        image.sample_pixels(gmm, picture, "grouped", random_state=args.seed),
+        *(image.paint(labels, palette) for labels, palette, _ in painted),
+        image.sample_pixels(gmm, picture, "grouped", random_state=args.seed) if args.space == "rgb" else picture.rgb,
     ]
     for name, panel in zip(("k_GMM", "kmeans", "GEN_GMM"), panels[1:]):
         _write(names[name], panel, picture, [args.image])
     captions = ["original", f"GMM, k={models.k_of(gmm)}, mean log-likelihood {gmm.lower_bound_:.4f}",
                 f"k-means, k={models.k_of(km)}, inertia {km.inertia_:.4g}", "generated: pixels drawn from the GMM"]
-    sheet = image.summary_sheet(panels, [[], image.model_colors(gmm), image.model_colors(km), []], captions)
+    sheet = image.summary_sheet(panels, [[], painted[0][1], painted[1][1], []], captions)
     _write(names["summary"], sheet, image.Picture(sheet), [args.image])
-    rows = [("gmm", gmm.n_iter_, "log-likelihood", gmm.lower_bound_, gmm_seconds),
-            ("kmeans", km.n_iter_, "inertia", km.inertia_, km_seconds)]
-    print(f"{'method':<8} {'iterations':>10} {'objective':>15} {'value':>16} {'seconds':>8}")
-    for method, n_iter, objective, value, seconds in rows:
-        print(f"{method:<8} {n_iter:>10} {objective:>15} {value:>16.6g} {seconds:>8.3f}")
+    rows = [("gmm", gmm.n_iter_, "log-likelihood", gmm.lower_bound_, gmm_seconds, painted[0][2]),
+            ("kmeans", km.n_iter_, "inertia", km.inertia_, km_seconds, painted[1][2])]
+    print(f"{'method':<8} {'iterations':>10} {'objective':>15} {'value':>16} {'seconds':>8} "
+          f"{'PSNR dB':>8} {'mean ΔE00':>10} {'p95 ΔE00':>9}  (space {args.space})")
+    for method, n_iter, objective, value, seconds, measured in rows:
+        print(f"{method:<8} {n_iter:>10} {objective:>15} {value:>16.6g} {seconds:>8.3f} "
+              f"{measured.psnr_db:>8.2f} {measured.delta_e2000_mean:>10.3f} {measured.delta_e2000_p95:>9.3f}")
     return 0
 
 
@@ -234,7 +283,7 @@ def _compare(args):
         return SkKMeans(k, random_state=args.seed)
 
     picture = _load(args)
-    pixels = picture.rgb[picture.mask].astype(np.float64)
+    pixels = picture.in_space(args.space)[picture.distinct[2]]  # every opaque pixel, in the fit's space
     k = _usable_k(picture, args.k)
     # first an untimed fit of each model, both libraries, on a thumbnail: no time
     # below then includes a one-time cost, such as numba loading emseg's kernels
@@ -243,35 +292,45 @@ def _compare(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for method in ("gmm", "kmeans"):
-            image.fit_labels(_make_model(method, few_k, args, None), few)
-            theirs_for(method, few_k).fit(few.rgb[few.mask].astype(np.float64))
+            image.fit_labels(_make_model(method, few_k, args, None), few, args.space)
+            theirs_for(method, few_k).fit(few.in_space(args.space)[few.distinct[2]])
     rows = []
     for method, objective in (("gmm", "lower_bound_"), ("kmeans", "inertia_")):
         theirs = theirs_for(method, k)
-        ours, labels, seconds = _fit(method, picture, args)
+        ours, color_labels, seconds = _fit(method, picture, args)
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             their_labels = theirs.fit(pixels).predict(pixels)
         their_seconds = time.perf_counter() - start
+        their_centers = theirs.means_ if method == "gmm" else theirs.cluster_centers_
+        _, _, our_quality = quality.paint(picture, ours, color_labels, image.model_colors(ours, args.space), args.space)
+        their_image_labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
+        their_image_labels[picture.mask] = their_labels
+        their_quality = quality.measure_pixels(picture, their_image_labels, colour.from_space(their_centers, args.space))
         rows.append(dict(
             method=method, k=k, n_pixels=len(pixels), objective=objective.rstrip("_"),
-            emseg=dict(seconds=seconds, n_iter=int(ours.n_iter_), value=float(getattr(ours, objective))),
-            sklearn=dict(seconds=their_seconds, n_iter=int(theirs.n_iter_), value=float(getattr(theirs, objective))),
-            adjusted_rand_index=float(adjusted_rand_score(labels[picture.mask], their_labels)),
+            space=args.space,
+            emseg=dict(seconds=seconds, n_iter=int(ours.n_iter_), value=float(getattr(ours, objective)),
+                       **our_quality.as_dict()),
+            sklearn=dict(seconds=their_seconds, n_iter=int(theirs.n_iter_), value=float(getattr(theirs, objective)),
+                         **their_quality.as_dict()),
+            adjusted_rand_index=float(adjusted_rand_score(color_labels[picture.distinct[2]], their_labels)),
             speedup=their_seconds / seconds,
         ))
     if args.json:
         print(json.dumps(dict(image=str(args.image), seed=args.seed, results=rows), indent=2))
         return 0
-    print(f"{args.image}: {len(pixels):,} pixels, k={k}, seed={args.seed}")
-    print(f"{'method':<7} {'library':<8} {'seconds':>8} {'iters':>6} {'objective':>12} {'value':>16} {'ARI':>7} {'speedup':>8}")
+    print(f"{args.image}: {len(pixels):,} pixels, k={k}, seed={args.seed}, space {args.space}")
+    print(f"{'method':<7} {'library':<8} {'seconds':>8} {'iters':>6} {'objective':>12} {'value':>16} "
+          f"{'PSNR dB':>8} {'mean ΔE00':>10} {'p95 ΔE00':>9} {'ARI':>7} {'speedup':>8}")
     for row in rows:
         for library in ("emseg", "sklearn"):
             r = row[library]
             tail = f"{row['adjusted_rand_index']:>7.4f} {row['speedup']:>7.1f}x" if library == "emseg" else ""
             print(f"{row['method']:<7} {library:<8} {r['seconds']:>8.3f} {r['n_iter']:>6} "
-                  f"{row['objective']:>12} {r['value']:>16.8g} {tail}")
+                  f"{row['objective']:>12} {r['value']:>16.8g} {r['psnr_db']:>8.2f} {r['delta_e2000_mean']:>10.3f} "
+                  f"{r['delta_e2000_p95']:>9.3f} {tail}")
     return 0
 
 
@@ -294,11 +353,13 @@ def _batch(args):
         if args.per_image:
             progress = BatchProgress("fitted and painted", len(paths), args.quiet)
             written, failures = batch.run_on_workers(
-                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, on_done=progress)
+                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, on_done=progress)
         else:
             written, failures = _batch_shared(client, batch, model, paths, outputs, args)
-    for path in written:
+    for path, measured in written:
         print(path)
+        if measured is not None:
+            _report_quality(Path(path).name, quality.Quality(**measured), args)
     if failures:
         _say(f"error: {len(failures)} of {len(paths)} input{'s' * (len(paths) > 1)} failed:")
         for path in paths:
@@ -319,13 +380,13 @@ def _batch_shared(client, batch, model, paths, outputs, args):
         models.set_k(model, len(colors))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(colors, sample_weight=counts)
-    palette = image.model_colors(model)
-    print(image.save_model(Path(args.output) / "model.json", model, palette))
+        model.fit(colour.to_space(colors, args.space), sample_weight=counts)
+    palette = image.model_colors(model, args.space)
+    print(image.save_model(Path(args.output) / "model.json", model, palette, args.space))
     readable = [i for i, path in enumerate(paths) if path not in failures]
     written, more = batch.run_on_workers(
         client, batch.paint_file, [paths[i] for i in readable], [outputs[i] for i in readable], model, palette,
-        args.max_pixels, on_done=BatchProgress("painted", len(readable), args.quiet))
+        args.max_pixels, args.space, on_done=BatchProgress("painted", len(readable), args.quiet))
     return written, {**failures, **more}
 
 
@@ -361,6 +422,18 @@ def _add_fit_options(sub):
     sub.add_argument("--quiet", action="store_true", help="no progress display on stderr")
 
 
+def _add_space(sub):
+    sub.add_argument("--space", choices=colour.SPACES, default="rgb",
+                     help="colour space of the fit: rgb (the 8-bit values), lab (CIE L*a*b*, D65) or oklab "
+                          "(times 100); the painted colours are the means converted back to sRGB (default: rgb)")
+
+
+def _add_dither(sub):
+    sub.add_argument("--dither", choices=quality.DITHERS, default="none",
+                     help="paint with Floyd-Steinberg error diffusion in the fit's space, towards the model's "
+                          "colours (--palette means only) (default: none)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -383,6 +456,15 @@ def build_parser():
                          help="paint with a model written by emseg batch (model.json) instead of fitting one; -k and --method are ignored")
     segment.add_argument("--palette", choices=("means", "distinct"), default="means",
                          help="paint with each cluster's mean colour, or with k well-separated colours (default: means)")
+    _add_space(segment)
+    _add_dither(segment)
+    segment.add_argument("--quality", type=_non_negative_float, metavar="DELTA_E",
+                         help="fit the smallest k whose mean CIEDE2000 ΔE is at most DELTA_E (doubling, then "
+                              "bisection, warm-started; -k is ignored); exit status 1 if even --k-max misses it")
+    segment.add_argument("--k-max", type=_positive_int, default=64, help="the largest k --quality tries (default: 64)")
+    segment.add_argument("--json", action="store_true",
+                         help="print one JSON object: k, method, space, n_iter, objective, seconds, psnr_db, "
+                              "delta_e2000_mean, delta_e2000_p95 and the paths written")
     segment.add_argument("--trace", metavar="TRACE", help="write every iteration's parameters and objective: .csv or .json")
     segment.add_argument("--animate", metavar="GIF", help="write an animated .gif, one frame per iteration")
     segment.add_argument("--animate-size", type=_positive_int, default=480, metavar="PIXELS",
@@ -391,6 +473,7 @@ def build_parser():
                          help="plot the objective per iteration as a .png (needs matplotlib: pip install 'emseg[bench]')")
 
     report_ = add("report", "Write a self-contained HTML page that shows the fit iteration by iteration.", _report)
+    report_.set_defaults(space="rgb")  # the page shows the fit in the pixels' own channels
     report_.add_argument("--method", choices=("gmm", "kmeans"), default="gmm", help="diagonal Gaussian mixture or k-means (default: gmm)")
     report_.add_argument("-o", "--output", help="the .html page (default: IMAGE-STEM_METHOD_kK_report.html here)")
     report_.add_argument("--size", type=_positive_int, default=report.IMAGE_SIDE, metavar="PIXELS",
@@ -399,6 +482,7 @@ def build_parser():
                          help="most distinct colours drawn in the scatter (default: %(default)s)")
 
     sample = add("sample", "Fit a mixture and generate a new image of the same size from it.", _sample)
+    sample.set_defaults(space="rgb")  # draws are pixels: the mixture is fitted in RGB
     sample.add_argument("-o", "--output", help="output image (default: IMAGE-STEM_sample_ORDER_kK.png here)")
     sample.add_argument("--order", choices=("grouped", "shuffled", "per-pixel"), default="grouped",
                         help="grouped: scikit-learn's order, in bands by component (the notebook's picture); "
@@ -407,6 +491,8 @@ def build_parser():
 
     demo = add("demo", "The notebook end to end: mixture, k-means, generated image and a summary sheet.", _demo, image_optional=True)
     demo.add_argument("-o", "--output", default=".", metavar="OUTDIR", help="folder for the four images (default: .)")
+    _add_space(demo)
+    _add_dither(demo)
 
     explain = commands.add_parser(
         "explain", help="Print the first EM iterations on a tiny copy of the image, step by step.",
@@ -436,10 +522,12 @@ def build_parser():
     batch.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, such as tcp://host:8786 (default: start a local one)")
     batch.add_argument("--workers", type=_positive_int, default=2, help="worker processes of the local cluster (default: 2)")
     _add_fit_options(batch)
+    _add_space(batch)
     batch.set_defaults(handler=_batch, per_image=False)
 
     compare = add("compare", "Fit emseg's and scikit-learn's models on the same pixels and seed; report time (after an untimed warm-up fit of both on a thumbnail) and agreement.", _compare)
     compare.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_space(compare)
     return parser
 
 
@@ -447,7 +535,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (image.ImageError, ValueError, OSError, learn.MissingDependency) as error:
+    except (image.ImageError, ValueError, OSError, learn.MissingDependency) as error:  # QualityNotReached too
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
 

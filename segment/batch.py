@@ -17,7 +17,7 @@ from distributed import Client, LocalCluster, as_completed
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from . import image, models
+from . import image, models, quality
 
 N_KEYS = 1 << 24  # every RGB8 colour packed as r << 16 | g << 8 | b
 
@@ -41,21 +41,32 @@ def color_histogram(path, max_pixels):
     return keys, counts.astype(np.int64)
 
 
-def paint_file(path, output, model, palette, max_pixels):
-    """Paint one image with a fitted model, on a worker, and write it atomically; returns the path written."""
+def paint_file(path, output, model, palette, max_pixels, space="rgb"):
+    """Paint one image with a fitted model of ``space``, on a worker, and write it atomically.
+
+    Returns the path written and the painted image's quality (`quality.Quality.as_dict`).
+    """
     picture = image.load(path, max_pixels=max_pixels)
-    return str(image.save(output, image.paint(image.predict_labels(model, picture), palette), picture.alpha))
+    if len(picture.distinct[0]) == 0:  # wholly transparent: nothing to predict or measure
+        return str(image.save(output, image.paint(image.predict_labels(model, picture, space), palette), picture.alpha)), None
+    color_labels = model.predict(picture.in_space(space))
+    labels, palette, measured = quality.paint(picture, model, color_labels, palette, space)
+    return str(image.save(output, image.paint(labels, palette), picture.alpha)), measured.as_dict()
 
 
-def fit_and_paint_file(path, output, model, max_pixels):
-    """Fit ``model`` (unfitted) to one image, on a worker, paint it with its mean colours and write it."""
+def fit_and_paint_file(path, output, model, max_pixels, space="rgb"):
+    """Fit ``model`` (unfitted) to one image in ``space``, on a worker, paint it with its mean colours and write it.
+
+    Returns the path written and the painted image's quality (`quality.Quality.as_dict`).
+    """
     picture = image.load(path, max_pixels=max_pixels)
     colors, _, _ = picture.distinct
     model = models.set_k(clone(model), min(models.k_of(model), max(len(colors), 1)))  # k at most the image's colours
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        labels = image.fit_labels(model, picture)
-    return str(image.save(output, image.paint(labels, image.model_colors(model)), picture.alpha))
+        color_labels = image.fit_color_labels(model, picture, space)
+    labels, palette, measured = quality.paint(picture, model, color_labels, image.model_colors(model, space), space)
+    return str(image.save(output, image.paint(labels, palette), picture.alpha)), measured.as_dict()
 
 
 def shared_histogram(client, paths, max_pixels, on_done):

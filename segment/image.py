@@ -44,7 +44,7 @@ import numpy as np
 from numba import njit, prange
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from . import models
+from . import colour, models
 
 # Pillow's extension -> format table, read once the plugins are loaded
 Image.init()
@@ -66,6 +66,7 @@ class Picture:
     rgb: np.ndarray  # (height, width, 3) uint8
     alpha: np.ndarray | None = None  # (height, width) uint8, or None when the image is opaque
     notes: list = field(default_factory=list)  # things the user should hear about, for stderr
+    _spaces: dict = field(default_factory=dict, repr=False, compare=False)  # space -> distinct colours there
 
     @property
     def mask(self):
@@ -76,6 +77,16 @@ class Picture:
     def distinct(self):
         """``distinct_colors`` of the pixels under ``mask``: (colors, counts, inverse), computed once."""
         return distinct_colors(self.rgb, self.mask)
+
+    def in_space(self, space):
+        """The distinct colours' coordinates in ``space`` ('rgb', 'lab' or 'oklab'), (n_colors, 3), converted once.
+
+        Only the distinct colours are converted, never every pixel: ``colour.to_space``
+        of at most a few hundred thousand rows.
+        """
+        if space not in self._spaces:
+            self._spaces[space] = colour.to_space(self.distinct[0], space)
+        return self._spaces[space]
 
 
 def load(path, max_pixels=DEFAULT_MAX_PIXELS):
@@ -269,15 +280,15 @@ def save_animation(path, frames, captions, frame_ms=500, last_ms=2000):
         file, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
 
 
-def save_model(path, model, palette):
+def save_model(path, model, palette, space="rgb"):
     """Write a fitted model and its palette as JSON, atomically, for ``emseg segment --model``.
 
-    Holds the method ('gmm' or 'kmeans'), k, the palette (uint8 rows), the
+    Holds the method ('gmm' or 'kmeans'), the colour space it was fitted in, k, the palette (uint8 rows), the
     fitted parameters as lists of floats, and the emseg version. Floats are
     written with all their digits, so the model read back is the same model.
     """
     document = dict(
-        emseg_version=_version(), method=models.method_of(model), k=len(palette),
+        emseg_version=_version(), method=models.method_of(model), space=space, k=len(palette),
         palette=np.asarray(palette).tolist(),
         parameters={name: np.asarray(value).tolist() for name, value in models.fitted_parameters(model).items()},
     )
@@ -285,20 +296,25 @@ def save_model(path, model, palette):
 
 
 def load_model(path):
-    """Read a model written by :func:`save_model`: (fitted estimator, palette uint8 of shape (k, 3))."""
+    """Read a model written by :func:`save_model`: (fitted estimator, palette uint8 of shape (k, 3), space).
+
+    A file without a space (written before emseg had them) holds an RGB model.
+    """
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         palette = np.array(document["palette"], dtype=np.uint8).reshape(-1, 3)
         parameters = {name: np.array(value, dtype=np.float64) for name, value in document["parameters"].items()}
         model = models.restore(document["method"], parameters)
+        space = document.get("space", "rgb")
+        colour.check_space(space)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such model file; check the path.") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
         raise ImageError(f"{path} is not an emseg model file ({error}); write one with emseg batch --shared-model.") from None
     if model.n_features_in_ != 3:
-        raise ImageError(f"{path} holds a model of {model.n_features_in_} features; an RGB model has 3.")
-    return model, palette
+        raise ImageError(f"{path} holds a model of {model.n_features_in_} features; a colour model has 3.")
+    return model, palette, space
 
 
 def _version():
@@ -381,36 +397,44 @@ def _color_ranks(pixels, table):
     return ranks
 
 
-def fit_labels(model, picture):
-    """Fit ``model`` to the picture's opaque pixels and return each pixel's label, (height, width) int64.
+def fit_labels(model, picture, space="rgb"):
+    """Fit ``model`` to the picture's opaque pixels in ``space`` and return each pixel's label, (height, width) int64.
 
     The model is fitted on the distinct colours with their counts as
     ``sample_weight``, exactly the fit on every pixel. Transparent pixels get -1.
     """
-    colors, counts, inverse = picture.distinct
+    return pixel_labels(picture, fit_color_labels(model, picture, space))
+
+
+def fit_color_labels(model, picture, space="rgb"):
+    """Fit ``model`` to the picture's distinct colours in ``space``, weighted by counts; each colour's label."""
+    colors, counts = picture.in_space(space), picture.distinct[1]
     if len(colors) == 1:  # estimators need two rows: one colour split into two halves is the same data
-        colors, counts = np.repeat(colors, 2, axis=0), np.repeat(counts / 2, 2)
+        return model.fit(np.repeat(colors, 2, axis=0), sample_weight=np.repeat(counts / 2, 2)).predict(colors)
+    return model.fit(colors, sample_weight=counts).predict(colors)
+
+
+def pixel_labels(picture, color_labels):
+    """Each pixel's label from each distinct colour's, (height, width) int64, -1 where transparent."""
     labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
-    labels[picture.mask] = model.fit(colors, sample_weight=counts).predict(colors)[inverse]
+    labels[picture.mask] = color_labels[picture.distinct[2]]
     return labels
 
 
-def predict_labels(model, picture):
-    """Each pixel's label under a fitted model, (height, width) int64, -1 where transparent.
+def predict_labels(model, picture, space="rgb"):
+    """Each pixel's label under a fitted model of ``space``, (height, width) int64, -1 where transparent.
 
     The model predicts the distinct colours only, and the inverse index maps
     their labels back to the pixels: the same labels as predicting every pixel.
     """
-    colors, _, inverse = picture.distinct
-    labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
-    if len(colors):  # a wholly transparent image has nothing to predict
-        labels[picture.mask] = model.predict(colors)[inverse]
-    return labels
+    if len(picture.distinct[0]) == 0:  # a wholly transparent image has nothing to predict
+        return np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
+    return pixel_labels(picture, model.predict(picture.in_space(space)))
 
 
-def model_colors(model):
-    """Each component's or cluster's mean colour, rounded and clipped to uint8, shape (k, 3)."""
-    return np.clip(np.rint(models.centers(model)), 0, 255).astype(np.uint8)
+def model_colors(model, space="rgb"):
+    """Each component's or cluster's mean, converted from ``space`` to sRGB, rounded and clipped: uint8 (k, 3)."""
+    return colour.from_space(models.centers(model), space)
 
 
 def distinct_palette(n_colors):

@@ -62,7 +62,7 @@ def _without_nan(value):
 
 # ------------------------------------------------------------- the animation
 
-def animation_frames(trace, picture, longest=480):
+def animation_frames(trace, picture, longest=480, space="rgb"):
     """One image per trace row: the picture's pixels painted with that row's means (or centres).
 
     Each row's labels are predicted on the picture's distinct colours and
@@ -77,21 +77,23 @@ def animation_frames(trace, picture, longest=480):
     picture : segment.image.Picture
     longest : int
         The frames' longest side in pixels.
+    space : {'rgb', 'lab', 'oklab'}
+        The colour space the trace's model was fitted in.
 
     Returns
     -------
     frames : list of ndarray of shape (height, width, 3), uint8
     """
-    colors, _, inverse = picture.distinct
+    inverse = picture.distinct[2]
     color_index = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
     color_index[picture.mask] = inverse
     color_index = image.resize_nearest(color_index, longest)  # the colour of each displayed pixel
     frames = []
     for t in range(len(trace["iteration"])):
         model = models.trace_model(trace, t)
-        labels = model.predict(colors)
+        labels = model.predict(picture.in_space(space))
         pixel_labels = np.where(color_index >= 0, labels[color_index], -1)
-        frames.append(image.paint(pixel_labels, image.model_colors(model)))
+        frames.append(image.paint(pixel_labels, image.model_colors(model, space)))
     return frames
 
 

@@ -24,6 +24,18 @@ def make_model(method, k, **options):
     return ESTIMATORS[method](k, **options)
 
 
+def make_started_model(method, weights, means, variances, reg_covar=1e-6, **options):
+    """An unfitted estimator of ``method`` that starts from the given parameters instead of its own init.
+
+    k-means starts from ``means`` (``init``); the mixture from all three, with
+    precisions 1 / (variances + reg_covar) so a zero variance stays finite.
+    """
+    if method == "kmeans":
+        return KMeans(len(means), init=means, n_init=1, **options)
+    return GaussianMixture(len(means), weights_init=weights / weights.sum(), means_init=means,
+                           precisions_init=1.0 / (variances + reg_covar), reg_covar=reg_covar, **options)
+
+
 def k_of(model):
     return getattr(model, K_PARAMETER[method_of(model)])
 

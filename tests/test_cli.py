@@ -24,8 +24,9 @@ def in_tmp(tmp_path, monkeypatch):
 
 def test_segment_writes_the_default_name_here(capsys, rgb_image_path, tmp_path):
     code, out, err = run(capsys, "segment", rgb_image_path, "-k", 4)
-    assert code == 0 and err == ""
+    assert code == 0 and err.startswith("emseg: gmm, k=4, rgb: PSNR ") and err.count("\n") == 1  # the quality only
     assert out == "small_gmm_k4.png\n"
+    assert run(capsys, "segment", rgb_image_path, "-k", 4, "--quiet")[2] == ""
     painted = pixels(tmp_path / "small_gmm_k4.png")
     assert painted.shape == (24, 32, 3) and len(np.unique(painted.reshape(-1, 3), axis=0)) == 4
 

@@ -1,0 +1,361 @@
+r"""How good a painted image is, painting with error diffusion, and the fewest colours that reach a quality.
+
+The figures compare the painted image with the original on every opaque pixel:
+
+- **PSNR** in dB, :math:`10 \log_{10}(255^2 / \mathrm{MSE})`, the MSE over the
+  three 8-bit channels of every pixel (infinite when the images are equal);
+- **ΔE00**, the CIEDE2000 difference of each pixel's original and painted
+  colour in L*a*b* (D65): its mean and its 95th percentile.
+
+Without dithering a pixel's painted colour depends only on its original
+colour, so `measure_colors` computes them on the distinct colours weighted by
+their counts, which gives exactly the per-pixel figures (the squared errors are
+integers, summed exactly; the percentile is the same element). With dithering,
+`measure_pixels` computes them pixel by pixel.
+
+The percentile is NumPy's ``method='inverted_cdf'``: the smallest ΔE00 that
+at least 95 % of the pixels do not exceed. `weighted_percentile` gives the
+same element from distinct values and their counts.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from . import colour, image, models
+
+PERCENTILE = 95.0
+
+
+@dataclass
+class Quality:
+    """The quality of one painted image against its original."""
+
+    psnr_db: float
+    delta_e2000_mean: float
+    delta_e2000_p95: float
+
+    def as_dict(self):
+        return dict(psnr_db=self.psnr_db, delta_e2000_mean=self.delta_e2000_mean,
+                    delta_e2000_p95=self.delta_e2000_p95)
+
+    def line(self):
+        """'PSNR 31.20 dB, mean ΔE00 2.345, 95th percentile 5.678': one line for a report."""
+        return (f"PSNR {self.psnr_db:.2f} dB, mean ΔE00 {self.delta_e2000_mean:.3f}, "
+                f"95th percentile {self.delta_e2000_p95:.3f}")
+
+
+def weighted_percentile(values, counts, q):
+    """The ``q``-th percentile of ``values`` each repeated ``counts`` times, as ``np.percentile(method='inverted_cdf')``.
+
+    NumPy's inverted CDF takes, of the n sorted values, the one at the virtual
+    index n·q/100 − 1 rounded up (down when it is whole). Here n is the sum of
+    the counts, the same index is computed with the same float operations, and
+    the distinct value whose run of repeats covers it is returned.
+
+    Parameters
+    ----------
+    values : ndarray of shape (n_values,)
+    counts : ndarray of shape (n_values,)
+        Whole, non-negative numbers.
+    q : float
+        In [0, 100].
+    """
+    order = np.argsort(values, kind="stable")
+    ends = np.cumsum(np.asarray(counts, dtype=np.int64)[order])  # 1 + the last position of each value's run
+    n = int(ends[-1])
+    index = n * (q / 100.0) - 1
+    below = math.floor(index)
+    position = min(max(below + (index - below > 0), 0), n - 1)
+    return float(values[order][np.searchsorted(ends, position, side="right")])
+
+
+def _quality(squared_error, delta_e, counts, n_pixels):
+    """Quality from per-item squared errors (summed over RGB) and ΔE00, each item standing for ``counts`` pixels."""
+    if counts is None:
+        mse = squared_error.sum() / (3 * n_pixels)
+        mean, p95 = delta_e.mean(), np.percentile(delta_e, PERCENTILE, method="inverted_cdf")
+    else:
+        mse = (squared_error * counts).sum() / (3 * n_pixels)
+        mean, p95 = (delta_e * counts).sum() / n_pixels, weighted_percentile(delta_e, counts, PERCENTILE)
+    psnr = math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    return Quality(float(psnr), float(mean), float(p95))
+
+
+def measure_colors(picture, color_labels, palette):
+    """Quality of painting each of the picture's distinct colours with ``palette[label]``: every pixel, via counts.
+
+    Parameters
+    ----------
+    picture : image.Picture
+    color_labels : ndarray of shape (n_colors,)
+        The label of each distinct colour (``image.fit_color_labels``).
+    palette : ndarray of shape (k, 3), uint8
+    """
+    colors, counts, _ = picture.distinct
+    palette = np.asarray(palette, dtype=np.uint8)
+    squared_error = ((colors - palette[color_labels]) ** 2).sum(axis=1)  # integers: exact in float64
+    return _quality(squared_error, _colors_delta_e(picture, color_labels, palette), counts, counts.sum())
+
+
+def mean_delta_e(picture, color_labels, palette):
+    """The mean ΔE00 of `measure_colors` alone: what the quality search decides by."""
+    counts = picture.distinct[1]
+    return float((_colors_delta_e(picture, color_labels, palette) * counts).sum() / counts.sum())
+
+
+def _colors_delta_e(picture, color_labels, palette):
+    """ΔE00 between each distinct colour and its painted colour ``palette[label]``, shape (n_colors,)."""
+    lab = picture.in_space("lab")
+    return colour.delta_e2000_indexed(lab, np.arange(len(lab)), colour.srgb8_to_lab(palette), color_labels)
+
+
+def measure_pixels(picture, labels, palette):
+    """Quality of painting each pixel with ``palette[labels]``, pixel by pixel (for dithered labels).
+
+    Parameters
+    ----------
+    picture : image.Picture
+    labels : ndarray of shape (height, width)
+        Each pixel's palette index, -1 where transparent.
+    palette : ndarray of shape (k, 3), uint8
+    """
+    colors, _, inverse = picture.distinct
+    pixel_labels = labels[picture.mask]
+    palette = np.asarray(palette, dtype=np.uint8)
+    squared_error = ((picture.rgb[picture.mask].astype(np.float64) - palette[pixel_labels]) ** 2).sum(axis=1)
+    delta_e = colour.delta_e2000_indexed(picture.in_space("lab"), inverse, colour.srgb8_to_lab(palette), pixel_labels)
+    return _quality(squared_error, delta_e, None, len(pixel_labels))
+
+
+# ---------------------------------------------------------------- dithering
+
+DITHERS = ("none", "floyd-steinberg")
+
+
+@njit(cache=True)
+def _floyd_steinberg(values, mask, palette, serpentine):
+    """Error diffusion over ``values`` (h, w, 3) float64, modified in place; the palette index of each pixel."""
+    height, width = mask.shape
+    labels = np.full((height, width), -1, dtype=np.int64)
+    for y in range(height):
+        reverse = serpentine and y % 2 == 1
+        dx = -1 if reverse else 1
+        for step in range(width):
+            x = width - 1 - step if reverse else step
+            if not mask[y, x]:
+                continue
+            best, best_d = 0, np.inf
+            for k in range(palette.shape[0]):
+                d = 0.0
+                for c in range(3):
+                    diff = values[y, x, c] - palette[k, c]
+                    d += diff * diff
+                if d < best_d:  # first nearest wins ties
+                    best, best_d = k, d
+            labels[y, x] = best
+            for c in range(3):
+                error = values[y, x, c] - palette[best, c]
+                # Floyd & Steinberg (1976): 7/16 ahead, 3/16 behind below, 5/16 below, 1/16 ahead below
+                if 0 <= x + dx < width and mask[y, x + dx]:
+                    values[y, x + dx, c] += error * (7.0 / 16.0)
+                if y + 1 < height:
+                    if 0 <= x - dx < width and mask[y + 1, x - dx]:
+                        values[y + 1, x - dx, c] += error * (3.0 / 16.0)
+                    if mask[y + 1, x]:
+                        values[y + 1, x, c] += error * (5.0 / 16.0)
+                    if 0 <= x + dx < width and mask[y + 1, x + dx]:
+                        values[y + 1, x + dx, c] += error * (1.0 / 16.0)
+    return labels
+
+
+def dither_labels(picture, centers, space="rgb", serpentine=False):
+    """Each pixel's palette index by Floyd–Steinberg error diffusion in ``space``, (height, width) int64.
+
+    Pixels are visited in rows, left to right (every other row right to left
+    with ``serpentine``); each takes the centre nearest its colour plus the
+    error diffused to it so far, and passes on its own error: 7/16 to the next
+    pixel, 3/16, 5/16 and 1/16 to the three below. The distances and the
+    errors are in the fit's space, so in 'lab' or 'oklab' the error is
+    perceptual. Transparent pixels (-1) neither take nor pass on error. One
+    sequential pass: deterministic.
+
+    Parameters
+    ----------
+    picture : image.Picture
+    centers : ndarray of shape (k, 3)
+        The palette in ``space`` (the fitted means or centres).
+    """
+    values = np.zeros(picture.rgb.shape, dtype=np.float64)
+    values[picture.mask] = picture.in_space(space)[picture.distinct[2]]
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    return _floyd_steinberg(values, picture.mask, centers, serpentine)
+
+
+def paint(picture, model, color_labels, colors, space="rgb", palette="means", dither="none", serpentine=False):
+    """Paint a picture with a fitted model and measure the result: (labels, palette, Quality).
+
+    Parameters
+    ----------
+    picture : image.Picture
+    model : fitted estimator of ``space``
+    color_labels : ndarray of shape (n_colors,)
+        The label of each distinct colour.
+    colors : ndarray of shape (k, 3), uint8
+        The model's colours in sRGB (``image.model_colors(model, space)``, or a
+        saved model's palette).
+    palette : {'means', 'distinct'}
+        Paint with ``colors``, or with k well-separated colours.
+    dither : {'none', 'floyd-steinberg'}
+        Floyd–Steinberg error diffusion in ``space`` (`dither_labels`); only
+        with the 'means' palette, whose colours are the model's.
+
+    Returns
+    -------
+    labels : ndarray of shape (height, width), int64
+        Each pixel's palette index, -1 where transparent.
+    palette : ndarray of shape (k, 3), uint8
+    quality : Quality
+        Of the painted image against the original, on every opaque pixel.
+    """
+    if dither not in DITHERS:
+        raise ValueError(f"dither={dither!r} is not a dithering emseg knows; use one of {', '.join(DITHERS)}.")
+    colors = np.asarray(colors, dtype=np.uint8)
+    if palette != "means":
+        if dither != "none":
+            raise ValueError("--dither diffuses the error towards the model's own colours; use it with --palette means.")
+        colors = image.distinct_palette(len(colors))
+    if dither == "none":
+        return image.pixel_labels(picture, color_labels), colors, measure_colors(picture, color_labels, colors)
+    labels = dither_labels(picture, models.centers(model), space, serpentine)
+    return labels, colors, measure_pixels(picture, labels, colors)
+
+
+# ------------------------------------------------------------ quality target
+
+class QualityNotReached(ValueError):
+    """Even the largest k allowed misses the quality target."""
+
+
+@dataclass
+class Search:
+    """The result of `smallest_k`: the fit at the k found, and every k tried with its mean ΔE00."""
+
+    k: int
+    model: object
+    color_labels: np.ndarray
+    palette: np.ndarray
+    quality: Quality
+    tried: dict  # k -> mean ΔE00, in the order tried
+    seconds: float
+
+
+def smallest_k(picture, method, target, k_max=64, space="rgb", **options):
+    """The smallest k whose painting with the fitted means has a mean ΔE00 of at most ``target``.
+
+    The search doubles k from 1 (1, 2, 4, ...) until the target is met or
+    ``k_max`` is reached, then bisects between the last k that missed and the
+    first that met it. Mean ΔE00 usually falls as k grows but is not
+    guaranteed to (each k is a separate local optimum), so the k returned is
+    one that meets the target (its figure is measured, not predicted) and
+    whose predecessor k − 1 was tried and missed it; a smaller k that was
+    never tried could also meet it.
+
+    Work shared between the k tried: the picture's distinct colours and their
+    coordinates in ``space`` and in L*a*b*, each computed once; and the fits
+    themselves. Only k = 1 starts from the estimator's own init. Every larger
+    k starts from the fit of the largest smaller k that missed the target
+    (`split_start`): its clusters with the largest squared error are split in
+    two, the way Linde, Buzo & Gray (1980) grow a codebook, so each fit starts
+    near its optimum and needs few iterations. The palette found is therefore
+    not the one ``emseg segment -k K`` fits from a k-means++ start; it is the
+    same for the same input and options.
+
+    Parameters
+    ----------
+    picture : image.Picture
+    method : {'gmm', 'kmeans'}
+    target : float
+        The largest acceptable mean ΔE00.
+    k_max : int
+        The largest k tried; at most the number of distinct colours.
+    space : {'rgb', 'lab', 'oklab'}
+    **options
+        Passed to the estimator (``random_state``, ``max_iter``, ``tol``, ...).
+
+    Raises
+    ------
+    QualityNotReached
+        When even k_max misses the target.
+    """
+    start = time.perf_counter()
+    X, counts = picture.in_space(space), picture.distinct[1]
+    k_max = min(k_max, len(X))
+    fits = {}
+
+    def meets(k, grown_from):
+        if grown_from is None:
+            model = models.make_model(method, k, **options)
+        else:
+            model = models.make_started_model(method, *split_start(X, counts, fits[grown_from][1], grown_from, k), **options)
+        color_labels = image.fit_color_labels(model, picture, space)
+        palette = image.model_colors(model, space)
+        fits[k] = (model, color_labels, palette, mean_delta_e(picture, color_labels, palette))
+        return fits[k][3] <= target
+
+    missed, k = 0, 1
+    while not meets(k, missed or None):
+        if k == k_max:
+            raise QualityNotReached(
+                f"--quality {target:g}: even k={k_max} gives a mean ΔE00 of {fits[k_max][3]:.3f}; "
+                f"raise --k-max or the target.")
+        missed, k = k, min(2 * k, k_max)
+    met = k
+    while met - missed > 1:  # missed misses the target, met meets it
+        middle = (missed + met) // 2
+        if meets(middle, missed):
+            met = middle
+        else:
+            missed = middle
+    model, color_labels, palette, _ = fits[met]
+    tried = {k: fit[3] for k, fit in fits.items()}
+    quality = measure_colors(picture, color_labels, palette)
+    return Search(met, model, color_labels, palette, quality, tried, time.perf_counter() - start)
+
+
+def split_start(X, counts, labels, k0, k):
+    """Start parameters for k clusters grown from a hard clustering of fewer: (weights, means, variances).
+
+    The clusters' weights, means and per-feature variances are computed from
+    ``labels``; the k − k₀ clusters with the largest weighted squared error
+    Σ w‖x − μ‖² are each replaced by two, at μ ± σ_d e_d along their
+    feature d of largest variance, each with half the weight and the same
+    variances.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    counts : ndarray of shape (n_samples,)
+    labels : ndarray of shape (n_samples,)
+        In 0 .. k0 − 1.
+    k0, k : int
+        The clusters before and after, k0 < k <= 2 k0.
+    """
+    weights = np.bincount(labels, counts, minlength=k0)
+    safe = np.maximum(weights, np.finfo(np.float64).tiny)  # keeps an empty cluster from dividing by zero
+    means = np.stack([np.bincount(labels, counts * X[:, d], minlength=k0) for d in range(X.shape[1])], axis=1) / safe[:, None]
+    deviations = X - means[labels]  # about the cluster's own mean, so the squares cannot cancel
+    variances = np.stack([np.bincount(labels, counts * deviations[:, d] ** 2, minlength=k0)
+                          for d in range(X.shape[1])], axis=1) / safe[:, None]
+    split = np.argsort(-(weights * variances.sum(axis=1)), kind="stable")[: k - k0]
+    axis = np.argmax(variances[split], axis=1)
+    step = np.zeros((len(split), X.shape[1]))
+    step[np.arange(len(split)), axis] = np.sqrt(variances[split, axis])
+    weights[split] /= 2
+    moved = means.copy()
+    moved[split] -= step
+    return (np.concatenate([weights, weights[split]]), np.concatenate([moved, means[split] + step]),
+            np.concatenate([variances, variances[split]]))
