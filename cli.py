@@ -246,7 +246,7 @@ def _demo(args):
     panels = [
         picture.rgb,
         *(image.paint(labels, palette) for labels, palette, _ in painted),
-        image.sample_pixels(gmm, picture, "grouped", random_state=args.seed) if args.space == "rgb" else picture.rgb,
+        image.sample_pixels(gmm, picture, "grouped", random_state=args.seed, space=args.space),
     ]
     for name, panel in zip(("k_GMM", "kmeans", "GEN_GMM"), panels[1:]):
         _write(names[name], panel, picture, [args.image])

@@ -484,13 +484,15 @@ def thumbnail(picture, max_side):
     return Picture(resize_nearest(picture.rgb, max_side), alpha, picture.notes)
 
 
-def sample_pixels(model, picture, order="grouped", labels=None, random_state=0):
+def sample_pixels(model, picture, order="grouped", labels=None, random_state=0, space="rgb"):
     """A new image of the picture's size drawn from a fitted mixture, uint8 (height, width, 3).
 
     order : 'grouped' is ``model.sample`` as scikit-learn draws it, grouped by
         component (bands); 'shuffled' puts the same draws in random order;
         'per-pixel' draws each pixel from the component of the original pixel
         (``labels``), which keeps the layout.
+    space : the colour space the mixture was fitted in; the draws are
+        converted from it to sRGB, clipped to the gamut.
     """
     height, width = picture.rgb.shape[:2]
     rng = np.random.default_rng(random_state)
@@ -502,7 +504,7 @@ def sample_pixels(model, picture, order="grouped", labels=None, random_state=0):
         draws, _ = copy.copy(model).set_params(random_state=random_state).sample(height * width)
         if order == "shuffled":
             draws = draws[rng.permutation(len(draws))]
-    return np.clip(np.rint(draws), 0, 255).astype(np.uint8).reshape(height, width, -1)
+    return colour.from_space(draws, space).reshape(height, width, -1)
 
 
 def summary_sheet(panels, palettes, captions=None, swatch=24, gap=8):

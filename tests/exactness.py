@@ -177,7 +177,7 @@ def em_step_error(X, sample_weight, evaluation):
     nk = wr.sum(axis=0) + 10 * np.finfo(np.float64).eps
 
     def member_mean(values):  # (n, K) or (n, K, D) -> the wγ-weighted mean per component
-        return np.einsum("nk,nk...->k...", wr, values) / nk.reshape((-1,) + (1,) * (values.ndim - 1))
+        return np.einsum("nk,nk...->k...", wr, values) / nk.reshape((-1,) + (1,) * (values.ndim - 2))
 
     z2 = evaluation.z2
     spread = 2 * sum_error(n_samples)

@@ -264,6 +264,21 @@ def fitted_flower():
     return model, picture, image.fit_labels(model, picture)
 
 
+@pytest.mark.parametrize("space", ["lab", "oklab"])
+def test_samples_of_a_mixture_fitted_in_another_space_are_srgb(space):
+    # pure red and pure blue, each a flat half: every component collapses onto one colour (variance
+    # reg_covar = 1e-6, a standard deviation of 0.001 in the space's units), so every draw converted
+    # back to sRGB must be exactly red or blue; unconverted L*a*b* or Oklab numbers would not be
+    rgb = np.zeros((8, 8, 3), dtype=np.uint8)
+    rgb[:4, :, 0] = 255
+    rgb[4:, :, 2] = 255
+    picture = image.Picture(rgb)
+    model = GaussianMixture(2, random_state=0)
+    image.fit_color_labels(model, picture, space)
+    pixels = image.sample_pixels(model, picture, "grouped", random_state=3, space=space).reshape(-1, 3)
+    assert {tuple(p) for p in pixels} == {(255, 0, 0), (0, 0, 255)}
+
+
 @pytest.mark.exactness
 def test_grouped_sampling_is_sklearn_order(fitted_flower):
     model, picture, _ = fitted_flower
