@@ -16,6 +16,8 @@ defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
 
+from em import select_model  # noqa: E402
+from em.reference import COVARIANCE_TYPES  # noqa: E402
 from segment import image, learn, models  # noqa: E402
 
 PROG = "emseg"
@@ -31,6 +33,10 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is below 1; use a whole number of at least 1")
     return value
+
+
+def _k_or_auto(text):
+    return text if text == "auto" else _positive_int(text)
 
 
 def _non_negative_float(text):
@@ -66,6 +72,8 @@ class Progress:
 
 def _make_model(method, k, args, progress):
     options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol, callback=progress)
+    if method == "gmm":
+        options["covariance_type"] = args.covariance
     options = {key: value for key, value in options.items() if value is not None}  # None: the model's default
     if _wants_trace(args):
         options["trace"] = True
@@ -74,7 +82,9 @@ def _make_model(method, k, args, progress):
 
 def _fit(method, picture, args):
     """Fit the method to the picture's pixels; returns (model, labels per pixel, seconds)."""
-    k = _usable_k(picture, args.k)
+    if method == "gmm" and "auto" in (args.k, args.covariance):
+        return _select(picture, args)
+    k = _usable_k(picture, 10 if args.k == "auto" else args.k)
     progress = Progress(method, args.quiet)
     model = _make_model(method, k, args, progress)
     start = time.perf_counter()
@@ -82,6 +92,24 @@ def _fit(method, picture, args):
         warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table, not as a Python warning
         labels = image.fit_labels(model, picture)
     progress.close()
+    return model, labels, time.perf_counter() - start
+
+
+def _select(picture, args):
+    """``-k auto`` or ``--covariance auto``: every candidate fitted on the distinct colours, the table printed."""
+    colors, counts, _ = picture.distinct
+    k_max = min(args.k_max, len(colors)) if args.k == "auto" else _usable_k(picture, args.k)
+    k_range = range(min(2, k_max), k_max + 1) if args.k == "auto" else [k_max]
+    types = COVARIANCE_TYPES if args.covariance == "auto" else (args.covariance,)
+    options = {key: value for key, value in dict(max_iter=args.max_iter, tol=args.tol).items() if value is not None}
+    start = time.perf_counter()
+    table, model = select_model(colors, k_range, types, criterion="bic", sample_weight=counts,
+                                random_state=args.seed, **options)
+    print(f"{'covariance':<11}{'k':>4}{'parameters':>12}{'BIC':>18}")
+    for row in table:
+        mark = "  <- best" if row["k"] == model.n_components and row["covariance_type"] == model.covariance_type else ""
+        print(f"{row['covariance_type']:<11}{row['k']:>4}{row['n_parameters']:>12}{row['bic']:>18.1f}{mark}")
+    labels = image.predict_labels(model, picture)
     return model, labels, time.perf_counter() - start
 
 
@@ -217,7 +245,7 @@ def _compare(args):
 
     def theirs_for(method, k):
         if method == "gmm":
-            return SkGaussianMixture(k, covariance_type="diag", random_state=args.seed)
+            return SkGaussianMixture(k, covariance_type=args.covariance, random_state=args.seed)
         return SkKMeans(k, random_state=args.seed)
 
     picture = _load(args)
@@ -340,7 +368,11 @@ def _add_max_pixels(sub):
 
 def _add_fit_options(sub):
     """The options every fitting subcommand shares: k, seed, iteration limit, tolerance, pixel limit, quiet."""
-    sub.add_argument("-k", type=_positive_int, default=10, help="number of components or clusters (default: 10)")
+    sub.add_argument("-k", type=_k_or_auto, default=10,
+                     help="number of components or clusters, or 'auto' to choose k by BIC for gmm (default: 10)")
+    sub.add_argument("--k-max", type=_positive_int, default=16, help="largest k tried by -k auto (default: 16)")
+    sub.add_argument("--covariance", choices=(*COVARIANCE_TYPES, "auto"), default="diag",
+                     help="covariance type of the gmm; 'auto' chooses it by BIC (default: diag)")
     sub.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
     sub.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit (default: the model's, 100 for gmm, 300 for kmeans)")
     sub.add_argument("--tol", type=_non_negative_float, default=None, help="convergence tolerance (default: the model's)")
