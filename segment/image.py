@@ -289,7 +289,8 @@ def load_model(path):
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         palette = np.array(document["palette"], dtype=np.uint8).reshape(-1, 3)
-        parameters = {name: np.array(value, dtype=np.float64) for name, value in document["parameters"].items()}
+        parameters = {name: value if isinstance(value, str) else np.array(value, dtype=np.float64)
+                      for name, value in document["parameters"].items()}  # a string: the covariance type
         model = models.restore(document["method"], parameters)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such model file; check the path.") from None
