@@ -16,6 +16,8 @@ defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
 
+from em import select_model  # noqa: E402
+from em.reference import COVARIANCE_TYPES  # noqa: E402
 from segment import colour, image, learn, models, quality, report  # noqa: E402
 
 PROG = "emseg"
@@ -31,6 +33,10 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} is below 1; use a whole number of at least 1")
     return value
+
+
+def _k_or_auto(text):
+    return text if text == "auto" else _positive_int(text)
 
 
 def _non_negative_float(text):
@@ -66,6 +72,8 @@ class Progress:
 
 def _make_model(method, k, args, progress):
     options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol, callback=progress)
+    if method == "gmm":
+        options["covariance_type"] = args.covariance
     options = {key: value for key, value in options.items() if value is not None}  # None: the model's default
     if _wants_trace(args):
         options["trace"] = True
@@ -74,7 +82,9 @@ def _make_model(method, k, args, progress):
 
 def _fit(method, picture, args):
     """Fit the method to the picture's pixels in ``args.space``; returns (model, labels per distinct colour, seconds)."""
-    k = _usable_k(picture, args.k)
+    if method == "gmm" and "auto" in (args.k, args.covariance):
+        return _select(picture, args)
+    k = _usable_k(picture, 10 if args.k == "auto" else args.k)
     progress = Progress(method, args.quiet)
     model = _make_model(method, k, args, progress)
     start = time.perf_counter()
@@ -91,10 +101,27 @@ def _search(picture, args):
     options = {key: value for key, value in options.items() if value is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        found = quality.smallest_k(picture, args.method, args.quality, args.k_max, args.space, **options)
+        found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space, **options)
     tried = ", ".join(f"k={k}: {value:.3f}" for k, value in found.tried.items())
     _say(f"--quality {args.quality:g}: k={found.k} (mean ΔE00 tried: {tried})")
     return found.model, found.color_labels, found.seconds
+
+
+def _select(picture, args):
+    """``-k auto`` or ``--covariance auto``: every candidate fitted on the distinct colours, the table printed."""
+    colors, counts = picture.in_space(args.space), picture.distinct[1]
+    k_max = min(args.k_max or 16, len(colors)) if args.k == "auto" else _usable_k(picture, args.k)
+    k_range = range(min(2, k_max), k_max + 1) if args.k == "auto" else [k_max]
+    types = COVARIANCE_TYPES if args.covariance == "auto" else (args.covariance,)
+    options = {key: value for key, value in dict(max_iter=args.max_iter, tol=args.tol).items() if value is not None}
+    start = time.perf_counter()
+    table, model = select_model(colors, k_range, types, criterion="bic", sample_weight=counts,
+                                random_state=args.seed, **options)
+    print(f"{'covariance':<11}{'k':>4}{'parameters':>12}{'BIC':>18}")
+    for row in table:
+        mark = "  <- best" if row["k"] == model.n_components and row["covariance_type"] == model.covariance_type else ""
+        print(f"{row['covariance_type']:<11}{row['k']:>4}{row['n_parameters']:>12}{row['bic']:>18.1f}{mark}")
+    return model, model.predict(colors), time.perf_counter() - start
 
 
 def _wants_trace(args):
@@ -272,14 +299,22 @@ def _explain(args):
     return 0
 
 
+def _refuse_auto(args):
+    """compare and batch fit one model of a given k and covariance type; 'auto' is for segment, sample and demo."""
+    if "auto" in (args.k, getattr(args, "covariance", None)):
+        raise ValueError(f"{args.command} needs a number for -k and a covariance type; "
+                         "-k auto and --covariance auto work with segment, sample and demo.")
+
+
 def _compare(args):
+    _refuse_auto(args)
     from sklearn.cluster import KMeans as SkKMeans
     from sklearn.metrics import adjusted_rand_score
     from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
     def theirs_for(method, k):
         if method == "gmm":
-            return SkGaussianMixture(k, covariance_type="diag", random_state=args.seed)
+            return SkGaussianMixture(k, covariance_type=args.covariance, random_state=args.seed)
         return SkKMeans(k, random_state=args.seed)
 
     picture = _load(args)
@@ -335,6 +370,7 @@ def _compare(args):
 
 
 def _batch(args):
+    _refuse_auto(args)
     try:
         from segment import batch
     except ImportError:
@@ -414,7 +450,12 @@ def _add_max_pixels(sub):
 
 def _add_fit_options(sub):
     """The options every fitting subcommand shares: k, seed, iteration limit, tolerance, pixel limit, quiet."""
-    sub.add_argument("-k", type=_positive_int, default=10, help="number of components or clusters (default: 10)")
+    sub.add_argument("-k", type=_k_or_auto, default=10,
+                     help="number of components or clusters, or 'auto' to choose k by BIC for gmm (default: 10)")
+    sub.add_argument("--k-max", type=_positive_int,
+                     help="largest k tried by -k auto (default: 16) or by segment --quality (default: 64)")
+    sub.add_argument("--covariance", choices=(*COVARIANCE_TYPES, "auto"), default="diag",
+                     help="covariance type of the gmm; 'auto' chooses it by BIC (default: diag)")
     sub.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same files (default: 0)")
     sub.add_argument("--max-iter", type=_positive_int, default=None, help="iteration limit (default: the model's, 100 for gmm, 300 for kmeans)")
     sub.add_argument("--tol", type=_non_negative_float, default=None, help="convergence tolerance (default: the model's)")
@@ -461,7 +502,6 @@ def build_parser():
     segment.add_argument("--quality", type=_non_negative_float, metavar="DELTA_E",
                          help="fit the smallest k whose mean CIEDE2000 ΔE is at most DELTA_E (doubling, then "
                               "bisection, warm-started; -k is ignored); exit status 1 if even --k-max misses it")
-    segment.add_argument("--k-max", type=_positive_int, default=64, help="the largest k --quality tries (default: 64)")
     segment.add_argument("--json", action="store_true",
                          help="print one JSON object: k, method, space, n_iter, objective, seconds, psnr_db, "
                               "delta_e2000_mean, delta_e2000_p95 and the paths written")

@@ -1,9 +1,10 @@
-"""Diagonal-covariance Gaussian mixtures fitted by EM: numerics only, no images and no files.
+"""Gaussian mixtures (diagonal by default; full, tied, spherical) fitted by EM: numerics only, no images or files.
 
-``GaussianMixture`` is the estimator; ``reference`` the readable NumPy steps,
-``_kernels`` the numba ones, ``distributed`` the same sums over dask row blocks.
+``GaussianMixture`` is the estimator, ``select_model`` picks k and the type by BIC/AIC/ICL; ``reference``
+the readable NumPy steps, ``_kernels`` the numba ones, ``distributed`` the same sums over dask row blocks.
 """
 
 from .estimator import GaussianMixture
+from .selection import select_model
 
-__all__ = ["GaussianMixture"]
+__all__ = ["GaussianMixture", "select_model"]

@@ -122,6 +122,53 @@ def _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp):
 
 
 @njit(**JIT_OPTIONS)
+def _log_gaussian_const_full(factors, log_weights):
+    """log π_k - ½ D log 2π + Σ_d log (U_k)_dd: the part of log π_k N(x | k) that does not depend on x (full)."""
+    n_components, n_features = factors.shape[0], factors.shape[1]
+    const = np.empty(n_components, dtype=np.float64)
+    for k in range(n_components):
+        log_det = 0.0
+        for d in range(n_features):
+            log_det += math.log(factors[k, d, d])
+        const[k] = log_weights[k] - 0.5 * n_features * LOG_2PI + log_det
+    return const
+
+
+@njit(**JIT_OPTIONS)
+def _block_weighted_log_prob_full(X, start, stop, means, factors, const, xb, lp):
+    """As `_block_weighted_log_prob`, for full precisions given by their upper Cholesky factors U_k.
+
+    lp[k, b] = const_k - ½ |(x_b - μ_k) U_k|². ``xb`` has 2 D + 1 rows: the
+    block, then the deviations x - μ_k of the current component, then one
+    coordinate of y = (x - μ_k) U_k at a time.
+    """
+    n_components, n_features = means.shape
+    n = stop - start
+    for d in range(n_features):
+        for b in range(n):
+            xb[d, b] = X[start + b, d]
+    y = xb[2 * n_features]
+    for k in range(n_components):
+        for d in range(n_features):
+            mean = means[k, d]
+            for b in range(n):
+                xb[n_features + d, b] = xb[d, b] - mean  # centred first: no large terms to cancel
+        for b in range(n):
+            lp[k, b] = 0.0
+        for e in range(n_features):  # y_e = Σ_{d <= e} (x - μ)_d U_de, U upper triangular
+            for b in range(n):
+                y[b] = 0.0
+            for d in range(e + 1):
+                factor = factors[k, d, e]
+                for b in range(n):
+                    y[b] += xb[n_features + d, b] * factor
+            for b in range(n):
+                lp[k, b] += y[b] * y[b]
+        for b in range(n):
+            lp[k, b] = const[k] - 0.5 * lp[k, b]
+
+
+@njit(**JIT_OPTIONS)
 def _block_e_step(lp, n, resp, log_norm, work):
     """resp[k, b] = γ_bk and log_norm[b] = log p(x_b) from the weighted log-probabilities lp."""
     n_components = lp.shape[0]
@@ -151,7 +198,7 @@ def _block_e_step(lp, n, resp, log_norm, work):
 def _scratch(n_components, n_features):
     """Per-chunk scratch: the transposed block, log-probabilities, responsibilities, log p(x), exp work."""
     return (
-        np.empty((n_features, BLOCK), dtype=np.float64),
+        np.empty((2 * n_features + 1, BLOCK), dtype=np.float64),  # the full path's deviations and y after the block
         np.empty((n_components, BLOCK), dtype=np.float64),
         np.empty((n_components, BLOCK), dtype=np.float64),
         np.empty(BLOCK, dtype=np.float64),
@@ -186,10 +233,13 @@ def e_step_sums(X, sample_weight, means, precisions, log_weights):
 
     Sums of several row blocks add up to the sums of their union, so the
     dask path calls this on each block and corrects the scatter once.
+    ``precisions`` (n_components, n_features, n_features) are the Cholesky factors
+    of full precisions, and the scatter is then a matrix per component.
     """
     # the chunks' rows are added here, in NumPy, in chunk order: inside a parallel numba
     # function a sum(axis=0) may become a parallel reduction that rounds by thread count
-    return tuple(rows.sum(axis=0) for rows in _chunk_sums(X, sample_weight, means, precisions, log_weights))
+    chunk_sums = _chunk_sums_full if precisions.ndim == 3 else _chunk_sums
+    return tuple(rows.sum(axis=0) for rows in chunk_sums(X, sample_weight, means, precisions, log_weights))
 
 
 @dynamic_chunks
@@ -241,11 +291,80 @@ def _chunk_sums(X, sample_weight, means, precisions, log_weights):
 
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
-def _e_step_into(X, means, precisions, log_weights, out, want):
-    """Fill ``out`` (n_samples, n_components) with log γ (want=0) or γ (want=1); return log p(x_n)."""
+def _chunk_sums_full(X, sample_weight, means, factors, log_weights):
+    """`e_step_sums` of each chunk for full precisions (Cholesky factors U_k), one row per chunk.
+
+    The scatter Σ w γ (x - μ_k)ᵀ(x - μ_k) about the current means is summed
+    over the upper triangle d <= e and mirrored once per chunk.
+    """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    const = _log_gaussian_const(precisions, log_weights)
+    n_pairs = n_features * (n_features + 1) // 2
+    n_chunks = count_chunks(n_samples, CHUNK_SIZE)
+    const = _log_gaussian_const_full(factors, log_weights)
+    nk = np.zeros((n_chunks, n_components), dtype=np.float64)
+    sum_x = np.zeros((n_chunks, n_components, n_features), dtype=np.float64)
+    sum_dd = np.zeros((n_chunks, n_components, n_features, n_features), dtype=np.float64)
+    log_lik = np.zeros(n_chunks, dtype=np.float64)
+    for c in prange(n_chunks):
+        xb, lp, resp, log_norm, work = _scratch(n_components, n_features)
+        lane_n = np.zeros((n_components, BLOCK), dtype=np.float64)
+        lane_x = np.zeros((n_components, n_features, BLOCK), dtype=np.float64)
+        lane_dd = np.zeros((n_components, n_pairs, BLOCK), dtype=np.float64)
+        lane_ll = np.zeros(BLOCK, dtype=np.float64)
+        chunk_start, chunk_stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
+        for start in range(chunk_start, chunk_stop, BLOCK):
+            stop = min(start + BLOCK, chunk_stop)
+            n = stop - start
+            _block_weighted_log_prob_full(X, start, stop, means, factors, const, xb, lp)
+            _block_e_step(lp, n, resp, log_norm, work)
+            for b in range(n):
+                lane_ll[b] += sample_weight[start + b] * log_norm[b]
+            for k in range(n_components):
+                for b in range(n):
+                    resp[k, b] *= sample_weight[start + b]
+                    lane_n[k, b] += resp[k, b]
+                for d in range(n_features):
+                    mean = means[k, d]
+                    for b in range(n):
+                        lane_x[k, d, b] += resp[k, b] * xb[d, b]
+                        xb[n_features + d, b] = resp[k, b] * (xb[d, b] - mean)  # w γ (x - μ)_d
+                pair = 0
+                for d in range(n_features):
+                    for e in range(d, n_features):
+                        mean = means[k, e]
+                        for b in range(n):
+                            lane_dd[k, pair, b] += xb[n_features + d, b] * (xb[e, b] - mean)
+                        pair += 1
+        for b in range(BLOCK):
+            log_lik[c] += lane_ll[b]
+            for k in range(n_components):
+                nk[c, k] += lane_n[k, b]
+                for d in range(n_features):
+                    sum_x[c, k, d] += lane_x[k, d, b]
+        for k in range(n_components):
+            pair = 0
+            for d in range(n_features):
+                for e in range(d, n_features):
+                    total = 0.0
+                    for b in range(BLOCK):
+                        total += lane_dd[k, pair, b]
+                    sum_dd[c, k, d, e] = total
+                    sum_dd[c, k, e, d] = total
+                    pair += 1
+    return nk, sum_x, sum_dd, log_lik
+
+
+@dynamic_chunks
+@njit(parallel=True, **JIT_OPTIONS)
+def _e_step_into(X, means, precisions, log_weights, out, want, log_const, block_log_prob):
+    """Fill ``out`` (n_samples, n_components) with log γ (want=0) or γ (want=1); return log p(x_n).
+
+    ``log_const`` and ``block_log_prob`` are the jitted functions of the covariance form (`_evaluators`).
+    """
+    n_samples, n_features = X.shape
+    n_components = means.shape[0]
+    const = log_const(precisions, log_weights)
     log_p = np.empty(n_samples, dtype=np.float64)
     for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, resp, log_norm, work = _scratch(n_components, n_features)
@@ -253,7 +372,7 @@ def _e_step_into(X, means, precisions, log_weights, out, want):
         for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
             n = stop - start
-            _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp)
+            block_log_prob(X, start, stop, means, precisions, const, xb, lp)
             _block_e_step(lp, n, resp, log_norm, work)
             for b in range(n):
                 log_p[start + b] = log_norm[b]
@@ -265,30 +384,43 @@ def _e_step_into(X, means, precisions, log_weights, out, want):
 def e_step(X, means, precisions, log_weights):
     """Numba version of `reference.e_step`: log_resp of shape (n_samples, n_components), log_norm of shape (n_samples,)."""
     log_resp = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    log_norm = _e_step_into(X, means, precisions, log_weights, log_resp, 0)
+    log_norm = _e_step_into(X, means, precisions, log_weights, log_resp, 0, *_evaluators(precisions))
     return log_resp, log_norm
 
 
 def predict_proba(X, means, precisions, log_weights):
     """Numba version of `reference.predict_proba`: responsibilities, shape (n_samples, n_components)."""
     resp = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    _e_step_into(X, means, precisions, log_weights, resp, 1)
+    _e_step_into(X, means, precisions, log_weights, resp, 1, *_evaluators(precisions))
     return resp
 
 
 def score_samples(X, means, precisions, log_weights):
     """Numba version of `reference.score_samples`: log p(x_n), shape (n_samples,)."""
     # no responsibilities are kept, so nothing of size (n_samples, n_components) is allocated
-    return _e_step_into(X, means, precisions, log_weights, np.empty((X.shape[0], 0), dtype=np.float64), 1)
+    return _e_step_into(X, means, precisions, log_weights, np.empty((X.shape[0], 0), dtype=np.float64), 1,
+                        *_evaluators(precisions))
+
+
+def _evaluators(precisions):
+    """The jitted (constant, block log-probability) pair for diagonal precisions or full Cholesky factors."""
+    if precisions.ndim == 3:
+        return _log_gaussian_const_full, _block_weighted_log_prob_full
+    return _log_gaussian_const, _block_weighted_log_prob
+
+
+def predict(X, means, precisions, log_weights):
+    """Numba version of `reference.predict`: the most responsible component, ties to the lowest k."""
+    return _predict(X, means, precisions, log_weights, *_evaluators(precisions))
 
 
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
-def predict(X, means, precisions, log_weights):
-    """Numba version of `reference.predict`: the most responsible component, ties to the lowest k."""
+def _predict(X, means, precisions, log_weights, log_const, block_log_prob):
+    """`predict` with the covariance form's jitted functions (`_evaluators`)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    const = _log_gaussian_const(precisions, log_weights)
+    const = log_const(precisions, log_weights)
     labels = np.empty(n_samples, dtype=np.int64)
     for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, _, best, _ = _scratch(n_components, n_features)
@@ -296,7 +428,7 @@ def predict(X, means, precisions, log_weights):
         for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
             n = stop - start
-            _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp)
+            block_log_prob(X, start, stop, means, precisions, const, xb, lp)
             for b in range(n):
                 best[b] = lp[0, b]
                 labels[start + b] = 0

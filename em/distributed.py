@@ -2,8 +2,8 @@
 
 Each EM iteration runs the same numba kernel as the in-memory fit
 (`_kernels.e_step_sums`) on every row block, on the workers. A block sends
-back only N_k, Σ w γ x, Σ w γ (x - μ)² about the current means, and its
-log-likelihood: K×D numbers. The client adds them in block order, turns the
+back only N_k, Σ w γ x, Σ w γ (x - μ)² about the current means (the outer
+products, for full and tied covariances), and its log-likelihood: K×D (K×D×D) numbers. The client adds them in block order, turns the
 scatter into the scatter about the new means (`reference.scatter_about_new_means`)
 and runs the M-step. The data is never gathered to one machine.
 
@@ -69,18 +69,22 @@ def check_fit_data(X, sample_weight, n_components, init_params, trace, full_init
     return X, sample_weight
 
 
-def kmeans_statistics(X, sample_weight, n_components, random_state, engine):
-    """Sufficient statistics of the k-means start (init_params='kmeans') for dask arrays X and sample_weight."""
+def kmeans_statistics(X, sample_weight, n_components, random_state, engine, outer=False):
+    """Sufficient statistics of the k-means start (init_params='kmeans') for dask arrays X and sample_weight.
+
+    ``outer`` gives scatter matrices (full and tied covariances) instead of per-feature scatters.
+    """
     kmeans = KMeans(n_clusters=n_components, n_init=1, random_state=random_state, engine=engine)
     centers = kmeans.fit(X, sample_weight=sample_weight).cluster_centers_
-    nk, sum_x, sum_dd = reduce_blocks(_cluster_sums_block, row_blocks(X, sample_weight), centers, engine)
+    nk, sum_x, sum_dd = reduce_blocks(_cluster_sums_block, row_blocks(X, sample_weight), centers, engine, outer)
     return reference.scatter_about_new_means(nk, sum_x, sum_dd, centers)
 
 
-def _cluster_sums_block(X, sample_weight, centers, engine):
-    """N_k, Σ w x and Σ w (x - c_k)² of the samples nearest each centre c_k."""
+def _cluster_sums_block(X, sample_weight, centers, engine, outer):
+    """N_k, Σ w x and Σ w (x - c_k)² (or the outer products) of the samples nearest each centre c_k."""
     X, sample_weight = np.ascontiguousarray(X), np.ascontiguousarray(sample_weight)
-    return cluster_sums(X, sample_weight, predict_block(X, centers, engine), len(centers), about=centers)
+    return cluster_sums(X, sample_weight, predict_block(X, centers, engine), len(centers), about=centers,
+                        outer=outer)
 
 
 def model_call(method, X, means, precisions, log_weights, engine):

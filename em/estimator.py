@@ -1,4 +1,4 @@
-"""GaussianMixture: a diagonal-covariance Gaussian mixture fitted by EM, scikit-learn compatible."""
+"""GaussianMixture: a Gaussian mixture fitted by EM, scikit-learn compatible, diagonal covariances by default."""
 
 import time
 import warnings
@@ -14,23 +14,33 @@ from kmeans.shared import (Trace, check_int, check_k, check_number, check_option
                            cluster_sums, is_dask_array, sample_rows, steps_for)
 
 from . import _kernels, distributed, reference
-from .reference import NK_EPS, m_step
+from .reference import (COVARIANCE_TYPES, M_STEPS, NK_EPS, n_parameters, precisions_cholesky,
+                        precisions_cholesky_from_precisions, precisions_from_cholesky)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
 class GaussianMixture(DensityMixin, BaseEstimator):
-    r"""Gaussian mixture with diagonal covariances, fitted by expectation-maximisation.
+    r"""Gaussian mixture fitted by expectation-maximisation; diagonal covariances by default.
 
-    A drop-in for ``sklearn.mixture.GaussianMixture(covariance_type="diag")``:
-    same parameters, attributes and numbers from the same start, plus
-    ``sample_weight`` in :meth:`fit` and a numba engine that fuses the E-step
-    and the M-step's sums into one parallel pass over the data.
+    A drop-in for ``sklearn.mixture.GaussianMixture``: same parameters,
+    attributes and numbers from the same start, for each of its four
+    covariance types, plus ``sample_weight`` in :meth:`fit` and a numba engine
+    that fuses the E-step and the M-step's sums into one parallel pass over
+    the data. The default covariance type is 'diag', the model this project is
+    about, where scikit-learn's is 'full': pass ``covariance_type`` explicitly
+    when comparing.
 
     Parameters
     ----------
     n_components : int, default=1
         Number of mixture components K.
+    covariance_type : {'diag', 'full', 'tied', 'spherical'}, default='diag'
+        'diag': each component has its own variance per feature; 'full': its
+        own covariance matrix; 'tied': one covariance matrix for all
+        components; 'spherical': one variance per component. Shapes of
+        ``covariances_``, ``precisions_`` and ``precisions_cholesky_``:
+        (K, D), (K, D, D), (D, D) and (K,) respectively.
     tol : float, default=1e-3
         EM stops when the weighted mean log-likelihood changes by less than this.
     reg_covar : float, default=1e-6
@@ -44,8 +54,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         'kmeans' runs this project's :class:`kmeans.KMeans`.
     weights_init : array-like of shape (n_components,), default=None
     means_init : array-like of shape (n_components, n_features), default=None
-    precisions_init : array-like of shape (n_components, n_features), default=None
-        Initial parameters, overriding those of ``init_params``. Precisions are 1/variances.
+    precisions_init : array-like, default=None
+        Initial parameters, overriding those of ``init_params``. Precisions are
+        inverse covariances, shaped as ``precisions_`` for the covariance type
+        (1/variances for 'diag' and 'spherical').
     random_state : int, RandomState instance or None, default=None
     warm_start : bool, default=False
         Start each later ``fit`` from the previous solution, with ``n_init=1``.
@@ -67,10 +79,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     ----------
     weights_ : ndarray of shape (n_components,)
     means_ : ndarray of shape (n_components, n_features)
-    covariances_ : ndarray of shape (n_components, n_features)
-        Variances, ``reg_covar`` included.
-    precisions_ : ndarray of shape (n_components, n_features)
-    precisions_cholesky_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (n_components, n_features) variances for 'diag', (n_components, n_features,
+        n_features) for 'full', (n_features, n_features) for 'tied', (n_components,)
+        for 'spherical'; ``reg_covar`` included.
+    precisions_ : ndarray, shaped as ``covariances_``
+        Their inverses.
+    precisions_cholesky_ : ndarray, shaped as ``covariances_``
+        Upper-triangular U with U Uᵀ = precision for 'full' and 'tied';
+        1/sqrt(variance) otherwise.
     converged_ : bool
     n_iter_ : int
         EM iterations of the best initialisation.
@@ -83,7 +100,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     trace_ : dict of ndarray
         Only with ``trace=True``. Row t holds the parameters after t iterations
         (row 0: the initial ones): ``iteration`` (t,), ``weights`` (t, K),
-        ``means`` and ``variances`` (t, K, D), ``seconds`` since the start of
+        ``means`` (t, K, D), ``variances`` (each row shaped as ``covariances_``:
+        (t, K, D) for 'diag'), ``seconds`` since the start of
         EM, ``n_changed``, the total weight of samples whose most likely
         component changed from row t-1, and ``lower_bound``, the bound computed
         in iteration t (so of the parameters of row t-1; NaN in row 0).
@@ -91,7 +109,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     Notes
     -----
-    The model is :math:`p(x) = \sum_k \pi_k \prod_d \mathcal{N}(x_d \mid \mu_{kd}, \sigma^2_{kd})`.
+    The model is :math:`p(x) = \sum_k \pi_k \prod_d \mathcal{N}(x_d \mid \mu_{kd}, \sigma^2_{kd})`
+    (diagonal; the other types replace the product by :math:`\mathcal{N}(x \mid \mu_k, \Sigma_k)`,
+    with :math:`\Sigma_k` estimated as the weighted scatter about the new mean over :math:`N_k`,
+    pooled over the components for 'tied' and averaged over the features for 'spherical').
     Each iteration computes the responsibilities
     :math:`\gamma_{nk} \propto \pi_k \mathcal{N}(x_n \mid \mu_k, \sigma^2_k)` (E-step), then
 
@@ -103,7 +124,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     (M-step). The weighted log-likelihood :math:`\sum_n w_n \log p(x_n) / \sum_n w_n`
     never decreases. Deliberate differences from scikit-learn: the variances are
     summed about the means instead of as :math:`E[x^2] - \mu^2`, so they cannot
-    cancel (scikit-learn issue #30382); float32 input is fitted in float64; an
+    cancel (scikit-learn issue #30382), and likewise the tied covariance
+    (scikit-learn forms :math:`X^T X - \sum_k N_k \mu_k^T \mu_k`); float32 input is fitted in float64; an
     integer ``sample_weight`` is exactly a repeated row (scikit-learn issue #15647).
 
     Examples
@@ -119,12 +141,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     True
     """
 
-    covariance_type = "diag"
-
     def __init__(
         self,
         n_components=1,
         *,
+        covariance_type="diag",
         tol=1e-3,
         reg_covar=1e-6,
         max_iter=100,
@@ -142,6 +163,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         callback=None,
     ):
         self.n_components = n_components
+        self.covariance_type = covariance_type
         self.tol = tol
         self.reg_covar = reg_covar
         self.max_iter = max_iter
@@ -187,6 +209,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _check_params(self):
         """Check the parameters that do not depend on X; return the steps of the engine."""
         check_int("n_components", self.n_components, minimum=1)
+        check_option("covariance_type", self.covariance_type, COVARIANCE_TYPES)
         check_number("tol", self.tol)
         check_number("reg_covar", self.reg_covar)
         check_int("max_iter", self.max_iter, minimum=0)
@@ -231,26 +254,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _run_em(self, steps, X, sample_weight, params, lower_bound):
         """EM from ``params`` until the lower bound changes by less than ``tol``."""
-        weights, means, variances = params
+        weights, means, covariances, factors = params
         total_weight = float(sample_weight.sum())
         lower_bounds, converged, n_iter = [], False, 0
         start = time.perf_counter()
-        trace = _trace(steps, X, sample_weight) if self.trace else None
+        trace = _trace(steps, X, sample_weight, self.covariance_type) if self.trace else None
         if trace is not None:
-            trace.record(np.nan, weights, means, variances)
+            trace.record(np.nan, weights, means, covariances)
+        m_step = M_STEPS[self.covariance_type]
         for n_iter in range(1, self.max_iter + 1):
             prev_lower_bound = lower_bound
-            nk, sum_x, sum_xx, log_lik = steps.e_step_stats(
-                X, sample_weight, means, 1.0 / variances, np.log(weights)
-            )
-            weights, means, variances = m_step(nk, sum_x, sum_xx, self.reg_covar)
-            _check_variances(variances)
+            precisions = evaluation_precisions(self.covariance_type, covariances, factors, means.shape)
+            nk, sum_x, sum_xx, log_lik = steps.e_step_stats(X, sample_weight, means, precisions, np.log(weights))
+            weights, means, covariances = m_step(nk, sum_x, sum_xx, self.reg_covar)
+            factors = precisions_cholesky(covariances, self.covariance_type)  # refuses a non-positive-definite one
             lower_bound = log_lik / total_weight
             lower_bounds.append(lower_bound)
             change = lower_bound - prev_lower_bound
             self._print_iteration(n_iter, change, start)
             if trace is not None:
-                trace.record(lower_bound, weights, means, variances)
+                trace.record(lower_bound, weights, means, covariances)
             if self.callback is not None:
                 self.callback(n_iter, lower_bound)
             if abs(change) < self.tol:
@@ -258,7 +281,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 break
         if self.verbose:
             print("Initialization converged." if converged else "Initialization did not converge.")
-        return dict(params=(weights, means, variances), lower_bound=lower_bound,
+        return dict(params=(weights, means, covariances, factors), lower_bound=lower_bound,
                     lower_bounds=lower_bounds, converged=converged, n_iter=n_iter, trace=trace)
 
     def _print_iteration(self, n_iter, change, start):
@@ -277,30 +300,31 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------- initialisation
 
     def _initial_params(self, X, sample_weight, random_state):
-        """Initial (weights, means, variances), drawn from ``random_state`` exactly as scikit-learn does."""
+        """Initial (weights, means, covariances, precision factors), drawn from ``random_state`` as scikit-learn does."""
         user = _check_user_init(self, X.shape[1])
-        if self._has_full_init():
-            weights, means, precisions = user
-            return weights, means, 1.0 / precisions
-        nk, sum_x, sum_xx = self._initial_statistics(X, sample_weight, random_state)
-        # scikit-learn divides the initial N_k by n_samples, not by their sum (its issue #24085),
-        # so a one-hot start ('k-means++', 'random_from_data') has weights summing to K / n_samples
-        weights = nk / float(sample_weight.sum())
-        means = sum_x / nk[:, None]
-        variances = sum_xx / nk[:, None] + self.reg_covar
         weights_init, means_init, precisions_init = user
-        if weights_init is not None:
-            weights = weights_init
-        if means_init is not None:
-            means = means_init
-        if precisions_init is not None:
-            variances = 1.0 / precisions_init
-        return weights, means, variances
+        if self._has_full_init():
+            weights, means = weights_init, means_init
+        else:
+            nk, sum_x, sum_xx = self._initial_statistics(X, sample_weight, random_state)
+            _, means, covariances = M_STEPS[self.covariance_type](nk, sum_x, sum_xx, self.reg_covar)
+            # scikit-learn divides the initial N_k by n_samples, not by their sum (its issue #24085),
+            # so a one-hot start ('k-means++', 'random_from_data') has weights summing to K / n_samples
+            weights = nk / float(sample_weight.sum())
+            weights = weights if weights_init is None else weights_init
+            means = means if means_init is None else means_init
+        if precisions_init is None:
+            return weights, means, covariances, precisions_cholesky(covariances, self.covariance_type)
+        # the factors from the given precisions, as scikit-learn computes them; the covariances for the record
+        factors = precisions_cholesky_from_precisions(precisions_init, self.covariance_type)
+        return weights, means, _inverse(precisions_init, self.covariance_type), factors
 
     def _initial_statistics(self, X, sample_weight, random_state):
         """Sufficient statistics of the initial responsibilities named by ``init_params``."""
+        outer = self.covariance_type in ("full", "tied")  # these need scatter matrices
         if is_dask_array(X) and self.init_params == "kmeans":
-            return distributed.kmeans_statistics(X, sample_weight, self.n_components, random_state, self.engine)
+            return distributed.kmeans_statistics(X, sample_weight, self.n_components, random_state, self.engine,
+                                                 outer=outer)
         if is_dask_array(X):  # 'k-means++' or 'random_from_data': the rows are picked from a uniform sample
             X, sample_weight = sample_rows(X, sample_weight, random_state)
         n_samples = X.shape[0]
@@ -308,11 +332,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.init_params == "kmeans":
             kmeans = KMeans(n_clusters=K, n_init=1, random_state=random_state, engine=self.engine)
             labels = kmeans.fit(X, sample_weight=sample_weight).labels_
-            return hard_statistics(X, sample_weight, labels, K)
+            return hard_statistics(X, sample_weight, labels, K, outer)
         if self.init_params == "random":
             resp = random_state.uniform(size=(n_samples, K))
             resp /= resp.sum(axis=1)[:, None]
-            return reference.sufficient_statistics(X, np.log(resp), sample_weight)
+            statistics = reference.sufficient_statistics_full if outer else reference.sufficient_statistics
+            return statistics(X, np.log(resp), sample_weight)
         if self.init_params == "k-means++":
             _, indices = kmeans_plusplus(X, K, sample_weight=sample_weight, random_state=random_state)
         elif np.all(sample_weight == sample_weight[0]):  # 'random_from_data', drawn as scikit-learn does
@@ -320,19 +345,29 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         else:  # weighted data: a row is picked in proportion to its weight, never a zero-weight row
             indices = random_state.choice(n_samples, size=K, replace=False, p=sample_weight / sample_weight.sum())
         # one component on each chosen row, and no responsibility anywhere else
-        return hard_statistics(X[indices], sample_weight[indices], np.arange(K), K)
+        nk, sum_x, sum_xx = hard_statistics(X[indices], sample_weight[indices], np.arange(K), K, outer)
+        if self.covariance_type == "tied":
+            # scikit-learn's tied covariance is (XᵀX - Σ_k N_k μ_kᵀμ_k) / Σ_k N_k with XᵀX over *every* row,
+            # which is the pooled scatter only when each row's responsibilities sum to 1. Here they sum to 0
+            # outside the K chosen rows, so its start adds those rows' Σ w xᵀx, uncentred: copied, to start alike.
+            rest = np.ones(n_samples, dtype=bool)
+            rest[indices] = False
+            sum_xx[0] += (X[rest] * sample_weight[rest, None]).T @ X[rest]
+        return nk, sum_x, sum_xx
 
     # -------------------------------------------------------------- results
 
-    def _set_params(self, weights, means, variances):
+    def _set_params(self, weights, means, covariances, factors=None):
         self.weights_ = weights
         self.means_ = means
-        self.covariances_ = variances
-        self.precisions_cholesky_ = 1.0 / np.sqrt(variances)
-        self.precisions_ = self.precisions_cholesky_**2
+        self.covariances_ = covariances
+        if factors is None:
+            factors = precisions_cholesky(covariances, self.covariance_type)
+        self.precisions_cholesky_ = factors
+        self.precisions_ = precisions_from_cholesky(factors, self.covariance_type)
 
     def _fitted_params(self):
-        return self.weights_, self.means_, self.covariances_
+        return self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
 
     def _check_fitted(self, method):
         check_is_fitted(self, msg=f"This {type(self).__name__} instance is not fitted yet; call fit before {method}.")
@@ -340,7 +375,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _model_call(self, method, X):
         """Run ``steps.<method>`` on validated X with the fitted parameters."""
         self._check_fitted(method)
-        params = (self.means_, self.precisions_, np.log(self.weights_))
+        factors = self.precisions_ if self.covariance_type in ("diag", "spherical") else self.precisions_cholesky_
+        params = (self.means_, evaluation_precisions(self.covariance_type, None, factors, self.means_.shape),
+                  np.log(self.weights_))
         if is_dask_array(X):
             return distributed.model_call(method, X, *params, self.engine)
         X = check_X(self, X, reset=False, method=method)
@@ -367,8 +404,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return float(np.average(self.score_samples(X), weights=sample_weight))
 
     def _n_parameters(self):
-        n_components, n_features = self.means_.shape
-        return 2 * n_components * n_features + n_components - 1
+        return n_parameters(*self.means_.shape, self.covariance_type)
 
     def bic(self, X):
         """Bayesian information criterion on X: -2 log L + p log n (lower is better)."""
@@ -382,7 +418,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Draw samples from the fitted mixture, grouped by component as scikit-learn does.
 
         Component counts are multinomial; within component k the samples are
-        ``mean_k + standard_normal * sqrt(variance_k)``. With an integer
+        ``mean_k + standard_normal * sqrt(variance_k)`` for 'diag' and
+        'spherical', and ``rng.multivariate_normal(mean_k, covariance_k)`` for
+        'full' and 'tied' (the shared covariance), as scikit-learn draws them. With an integer
         ``random_state`` every call returns the same draws, as in scikit-learn.
 
         Returns
@@ -396,43 +434,73 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             raise ValueError(f"n_samples={n_samples} must be at least 1.")
         rng = check_random_state(self.random_state)
         counts = rng.multinomial(n_samples, self.weights_)
-        X = np.vstack([
-            mean + rng.standard_normal(size=(count, mean.size)) * np.sqrt(variance)
-            for mean, variance, count in zip(self.means_, self.covariances_, counts)
-        ])
+        X = np.vstack([draw(rng, mean, covariance, count) for mean, covariance, count in
+                       zip(self.means_, self._component_covariances(), counts)])
         y = np.repeat(np.arange(self.n_components, dtype=np.int64), counts)
         return X, y
 
+    def _component_covariances(self):
+        """The covariance of each component in the form of its type: the tied one repeated."""
+        if self.covariance_type == "tied":
+            return [self.covariances_] * self.n_components
+        return self.covariances_
 
-def _trace(steps, X, sample_weight):
+
+def draw(rng, mean, covariance, count):
+    """``count`` draws of one component, consuming ``rng`` as scikit-learn's ``sample`` does."""
+    if np.ndim(covariance) == 2:  # full or tied
+        return rng.multivariate_normal(mean, covariance, int(count))
+    return mean + rng.standard_normal(size=(count, mean.size)) * np.sqrt(covariance)
+
+
+def evaluation_precisions(covariance_type, covariances, factors, shape):
+    """The ``precisions`` argument of the steps (see `em.reference`) for a model of ``shape`` (K, D).
+
+    'diag': 1/variances, from ``covariances`` when given, else ``factors`` are those precisions already;
+    'spherical' repeats its one precision over the features; 'full' passes its Cholesky factors
+    ``factors``; 'tied' repeats its one factor for every component.
+    """
+    n_components, n_features = shape
+    if covariance_type in ("diag", "spherical"):
+        precisions = factors if covariances is None else 1.0 / covariances
+        if covariance_type == "spherical":
+            precisions = np.repeat(precisions[:, None], n_features, axis=1)
+        return precisions
+    if covariance_type == "tied":
+        return np.ascontiguousarray(np.broadcast_to(factors, (n_components, n_features, n_features)))
+    return factors
+
+
+def _inverse(precisions, covariance_type):
+    """Covariances from precisions of a covariance type."""
+    if covariance_type in ("diag", "spherical"):
+        return 1.0 / precisions
+    return np.linalg.inv(precisions)
+
+
+def _trace(steps, X, sample_weight, covariance_type):
     """The per-iteration record behind ``GaussianMixture.trace_``: the bound, the parameters, which samples changed."""
-    def labels_of(weights, means, variances):
-        return steps.predict(X, means, 1.0 / variances, np.log(weights))
+    def labels_of(weights, means, covariances):
+        factors = None if covariance_type in ("diag", "spherical") else precisions_cholesky(covariances, covariance_type)
+        precisions = evaluation_precisions(covariance_type, covariances, factors, means.shape)
+        return steps.predict(X, means, precisions, np.log(weights))
 
     return Trace("lower_bound", ("weights", "means", "variances"), labels_of, sample_weight)
 
 
-def hard_statistics(X, sample_weight, labels, n_components):
+def hard_statistics(X, sample_weight, labels, n_components, outer=False):
     """Sufficient statistics (N_k, Σ w x, scatter) when each sample belongs wholly to one component.
 
-    The same numbers as ``reference.sufficient_statistics`` on one-hot
-    responsibilities, without building the (n_samples, n_components) matrix.
+    The same numbers as ``reference.sufficient_statistics`` (``sufficient_statistics_full``
+    with ``outer``) on one-hot responsibilities, without building the (n_samples, n_components) matrix.
     """
-    nk, sum_x, sum_xx = cluster_sums(X, sample_weight, labels, n_components, nk_eps=NK_EPS)
+    nk, sum_x, sum_xx = cluster_sums(X, sample_weight, labels, n_components, nk_eps=NK_EPS, outer=outer)
     return nk + NK_EPS, sum_x, sum_xx
-
-
-def _check_variances(variances):
-    if not np.all(variances > 0):
-        raise ValueError(
-            "Fitting the mixture model failed because some components have ill-defined empirical "
-            "covariance (a variance <= 0); increase reg_covar or rescale the data."
-        )
 
 
 def _check_user_init(estimator, n_features):
     """Validated (weights_init, means_init, precisions_init); None where not given."""
-    K = estimator.n_components
+    K, covariance_type = estimator.n_components, estimator.covariance_type
     weights, means, precisions = (
         None if value is None else np.array(value, dtype=np.float64)
         for value in (estimator.weights_init, estimator.means_init, estimator.precisions_init)
@@ -440,7 +508,8 @@ def _check_user_init(estimator, n_features):
     for name, value, shape in (
         ("weights_init", weights, (K,)),
         ("means_init", means, (K, n_features)),
-        ("precisions_init", precisions, (K, n_features)),
+        ("precisions_init", precisions, {"full": (K, n_features, n_features), "tied": (n_features, n_features),
+                                         "diag": (K, n_features), "spherical": (K,)}[covariance_type]),
     ):
         if value is not None and value.shape != shape:
             raise ValueError(f"{name} has shape {value.shape}, expected {shape} (n_components={K}, n_features={n_features}).")
@@ -451,6 +520,11 @@ def _check_user_init(estimator, n_features):
             raise ValueError(f"weights_init must lie in [0, 1], got min {weights.min()} and max {weights.max()}.")
         if not np.isclose(weights.sum(), 1.0, rtol=0.0, atol=1e-8):
             raise ValueError(f"weights_init must sum to 1, got a sum of {weights.sum():.10g}; normalise it.")
-    if precisions is not None and np.any(precisions <= 0):
+    if precisions is not None and covariance_type in ("diag", "spherical") and np.any(precisions <= 0):
         raise ValueError("precisions_init must be positive (they are 1/variances); got a value <= 0.")
+    if precisions is not None and covariance_type in ("full", "tied"):
+        for k, precision in enumerate(precisions.reshape((-1, n_features, n_features))):
+            if not (np.allclose(precision, precision.T) and np.all(np.linalg.eigvalsh(precision) > 0)):
+                raise ValueError(f"precisions_init[{k}] must be symmetric and positive definite "
+                                 f"(covariance_type={covariance_type!r}).")
     return weights, means, precisions

@@ -1,4 +1,4 @@
-r"""EM for a diagonal Gaussian mixture, one readable NumPy function per step.
+r"""EM for a Gaussian mixture, one readable NumPy function per step and covariance type.
 
 This is the version to learn from. ``em/_kernels.py`` computes exactly the same
 quantities with numba, fused into one pass over the data; the estimator can run
@@ -16,9 +16,28 @@ an ordinary number.
 
 Sample weights :math:`w_n` (for example how many pixels share a colour) enter
 every sum over samples, so a weight of 2 is exactly a repeated row.
+
+Covariance types (scikit-learn's four). The diagonal model above is the
+default; 'spherical' is the diagonal one with one variance per component;
+'full' gives each component its own covariance matrix :math:`\Sigma_k`;
+'tied' gives all components one :math:`\Sigma`. A full or tied Gaussian is
+evaluated, as scikit-learn does, through the upper-triangular Cholesky factor
+:math:`U_k` of its precision, :math:`\Sigma_k^{-1} = U_k U_k^T`:
+
+.. math::
+    \log \mathcal{N}(x \mid \mu_k, \Sigma_k) = -\frac12 \big(D \log 2\pi
+        + \lVert (x - \mu_k) U_k \rVert^2\big) + \sum_d \log (U_k)_{dd}
+
+The E-step functions below take ``precisions`` in one of two forms: an
+(n_components, n_features) array of diagonal precisions :math:`1/\sigma^2`
+(diag; spherical repeats its one precision over the features), or an
+(n_components, n_features, n_features) array of the factors :math:`U_k` (full;
+tied repeats its one factor). The sums they return have the matching form:
+a scatter per feature, or a scatter matrix per component.
 """
 
 import numpy as np
+import scipy.linalg
 from scipy.special import logsumexp
 
 LOG_2PI = np.log(2.0 * np.pi)
@@ -56,6 +75,66 @@ def log_gaussian_prob(X, means, precisions):
     return -0.5 * (n_features * LOG_2PI + mahalanobis) + 0.5 * log_det_precision
 
 
+def log_gaussian_prob_full(X, means, precisions_cholesky):
+    r"""Log-density of each sample under each Gaussian with a full covariance matrix.
+
+    .. math::
+        y_{nk} = (x_n - \mu_k)\, U_k, \qquad
+        \log \mathcal{N}(x_n \mid \mu_k, \Sigma_k) =
+            -\frac{1}{2} \big( D \log 2\pi + \lVert y_{nk} \rVert^2 \big)
+            + \sum_d \log (U_k)_{dd}
+
+    :math:`U_k` is upper triangular with :math:`U_k U_k^T = \Sigma_k^{-1}`, so
+    :math:`\lVert y \rVert^2` is the Mahalanobis distance and
+    :math:`\sum_d \log (U_k)_{dd} = -\frac12 \log |\Sigma_k|`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    means : ndarray of shape (n_components, n_features)
+    precisions_cholesky : ndarray of shape (n_components, n_features, n_features)
+        :math:`U_k`, as scikit-learn's ``precisions_cholesky_``.
+
+    Returns
+    -------
+    log_prob : ndarray of shape (n_samples, n_components)
+    """
+    n_features = X.shape[1]
+    y = np.einsum("nkd,kde->nke", X[:, None, :] - means[None, :, :], precisions_cholesky)
+    log_det = np.log(np.diagonal(precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
+    return -0.5 * (n_features * LOG_2PI + (y**2).sum(axis=2)) + log_det
+
+
+def log_gaussian_prob_tied(X, means, precision_cholesky):
+    r"""Log-density under Gaussians sharing one covariance matrix :math:`\Sigma = (U U^T)^{-1}`.
+
+    The full formula with :math:`U_k = U` for every component; ``precision_cholesky``
+    has shape (n_features, n_features). Returns shape (n_samples, n_components).
+    """
+    n_components, n_features = means.shape
+    return log_gaussian_prob_full(X, means, np.broadcast_to(precision_cholesky, (n_components, n_features, n_features)))
+
+
+def log_gaussian_prob_spherical(X, means, precisions):
+    r"""Log-density under spherical Gaussians, :math:`\Sigma_k = \sigma^2_k I`.
+
+    The diagonal formula with :math:`1/\sigma^2_k` for every feature;
+    ``precisions`` has shape (n_components,). Returns shape (n_samples, n_components).
+    """
+    return log_gaussian_prob(X, means, np.repeat(precisions[:, None], X.shape[1], axis=1))
+
+
+def weighted_log_prob(X, means, precisions, log_weights):
+    r""":math:`\log \pi_k + \log \mathcal{N}(x_n \mid k)`, shape (n_samples, n_components).
+
+    ``precisions`` is (n_components, n_features) diagonal precisions, or
+    (n_components, n_features, n_features) Cholesky factors of full precisions.
+    """
+    if precisions.ndim == 3:
+        return log_gaussian_prob_full(X, means, precisions) + log_weights
+    return log_gaussian_prob(X, means, precisions) + log_weights
+
+
 def e_step(X, means, precisions, log_weights):
     r"""Responsibilities of each component for each sample (E-step).
 
@@ -69,7 +148,9 @@ def e_step(X, means, precisions, log_weights):
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-    means, precisions : ndarray of shape (n_components, n_features)
+    means : ndarray of shape (n_components, n_features)
+    precisions : ndarray of shape (n_components, n_features) or (n_components, n_features, n_features)
+        Diagonal precisions, or the Cholesky factors :math:`U_k` (see the module docstring).
     log_weights : ndarray of shape (n_components,)
         :math:`\log \pi_k`.
 
@@ -80,9 +161,9 @@ def e_step(X, means, precisions, log_weights):
     log_norm : ndarray of shape (n_samples,)
         :math:`\log p(x_n)`, the per-sample log-likelihood.
     """
-    weighted_log_prob = log_gaussian_prob(X, means, precisions) + log_weights
-    log_norm = logsumexp(weighted_log_prob, axis=1)
-    return weighted_log_prob - log_norm[:, None], log_norm
+    weighted = weighted_log_prob(X, means, precisions, log_weights)
+    log_norm = logsumexp(weighted, axis=1)
+    return weighted - log_norm[:, None], log_norm
 
 
 def sufficient_statistics(X, log_resp, sample_weight):
@@ -148,6 +229,153 @@ def m_step(nk, sum_x, sum_xx, reg_covar):
     return weights, means, variances
 
 
+def sufficient_statistics_full(X, log_resp, sample_weight):
+    r"""The M-step's sums for full and tied covariances: :math:`N_k`, :math:`S_k` and scatter matrices.
+
+    .. math::
+        Q_k = \sum_n w_n \gamma_{nk}\, (x_n - \bar x_k)^T (x_n - \bar x_k),
+        \qquad \bar x_k = S_k / N_k
+
+    the outer products of the deviations from the new mean, summed directly
+    (scikit-learn's full M-step also centres; its tied one does not, see `m_step_tied`).
+
+    Returns
+    -------
+    nk : ndarray of shape (n_components,)
+    sum_x : ndarray of shape (n_components, n_features)
+    sum_xx : ndarray of shape (n_components, n_features, n_features)
+    """
+    resp = np.exp(log_resp) * sample_weight[:, None]
+    nk = resp.sum(axis=0) + NK_EPS
+    sum_x = resp.T @ X
+    diff = X[:, None, :] - (sum_x / nk[:, None])[None, :, :]
+    return nk, sum_x, np.einsum("nk,nkd,nke->kde", resp, diff, diff)
+
+
+def m_step_full(nk, sum_x, sum_xx, reg_covar):
+    r"""M-step for full covariances: :math:`\Sigma_k = Q_k / N_k + \text{reg\_covar}\, I`.
+
+    ``sum_xx`` holds the scatter matrices :math:`Q_k`, shape (n_components, n_features, n_features).
+    Returns weights (n_components,), means (n_components, n_features) and
+    covariances (n_components, n_features, n_features).
+    """
+    weights, means, _ = m_step(nk, sum_x, np.zeros_like(sum_x), reg_covar)
+    covariances = sum_xx / nk[:, None, None] + reg_covar * np.eye(sum_x.shape[1])
+    return weights, means, covariances
+
+
+def m_step_tied(nk, sum_x, sum_xx, reg_covar):
+    r"""M-step for one covariance shared by all components.
+
+    .. math::
+        \Sigma = \frac{\sum_k Q_k}{\sum_k N_k} + \text{reg\_covar}\, I
+
+    the pooled within-component scatter. scikit-learn computes the same
+    quantity as :math:`(X^T X - \sum_k N_k \mu_k^T \mu_k) / \sum_k N_k`, a
+    difference of two large matrices that cancels when the components are far
+    from the origin compared with their spread; summing the centred scatter cannot.
+    Returns weights, means and the covariance (n_features, n_features).
+    """
+    weights, means, _ = m_step(nk, sum_x, np.zeros_like(sum_x), reg_covar)
+    covariance = sum_xx.sum(axis=0) / nk.sum() + reg_covar * np.eye(sum_x.shape[1])
+    return weights, means, covariance
+
+
+def m_step_spherical(nk, sum_x, sum_xx, reg_covar):
+    r"""M-step for spherical covariances: the diagonal variances averaged over the features.
+
+    .. math::
+        \sigma^2_k = \frac1D \sum_d \Big(\frac{Q_{kd}}{N_k} + \text{reg\_covar}\Big)
+
+    ``sum_xx`` is the diagonal scatter (n_components, n_features), as for 'diag';
+    returns weights, means and variances of shape (n_components,).
+    """
+    weights, means, variances = m_step(nk, sum_x, sum_xx, reg_covar)
+    return weights, means, variances.mean(axis=1)
+
+
+M_STEPS = {"full": m_step_full, "tied": m_step_tied, "diag": m_step, "spherical": m_step_spherical}
+COVARIANCE_TYPES = tuple(M_STEPS)
+
+
+def precisions_cholesky(covariances, covariance_type):
+    r"""The Cholesky factors of the precisions, as scikit-learn's ``precisions_cholesky_``.
+
+    For a full covariance, :math:`\Sigma = L L^T` (Cholesky, L lower
+    triangular), and :math:`U = L^{-T}` is upper triangular with
+    :math:`U U^T = \Sigma^{-1}`; for diagonal and spherical ones, :math:`1/\sqrt{\sigma^2}`.
+
+    Raises
+    ------
+    ValueError
+        When a covariance is not positive definite even with ``reg_covar``,
+        naming the first such component.
+    """
+    if covariance_type in ("diag", "spherical"):
+        bad = np.flatnonzero(~np.all((covariances > 0).reshape(len(covariances), -1), axis=1))
+        if bad.size:
+            raise _ill_defined(int(bad[0]))
+        return 1.0 / np.sqrt(covariances)
+    if covariance_type == "tied":
+        return _upper_precision_factor(covariances, None)
+    return np.stack([_upper_precision_factor(covariance, k) for k, covariance in enumerate(covariances)])
+
+
+def _upper_precision_factor(covariance, component):
+    """U = L⁻ᵀ for Σ = L Lᵀ, computed as scikit-learn does (Cholesky, then a triangular solve)."""
+    try:
+        lower = scipy.linalg.cholesky(covariance, lower=True)
+    except np.linalg.LinAlgError:
+        raise _ill_defined(component) from None
+    return scipy.linalg.solve_triangular(lower, np.eye(len(covariance)), lower=True).T
+
+
+def _ill_defined(component):
+    which = "the shared covariance" if component is None else f"component {component}"
+    return ValueError(
+        f"Fitting the mixture model failed because {which} has an ill-defined empirical covariance "
+        "(not positive definite; for instance caused by singleton or collapsed samples). Try to decrease "
+        "the number of components, increase reg_covar, or scale the input data."
+    )
+
+
+def precisions_cholesky_from_precisions(precisions, covariance_type):
+    r"""``precisions_cholesky_`` from user precisions (``precisions_init``), as scikit-learn computes it.
+
+    :math:`\Lambda = U U^T` with U upper triangular: reversing the rows and
+    columns (J) turns it into a lower Cholesky factorisation,
+    :math:`J \Lambda J = L L^T`, so :math:`U = J L J` (scikit-learn #26415).
+    """
+    def upper(precision):  # np.flip with no axis reverses both rows and columns
+        return np.flip(scipy.linalg.cholesky(np.flip(precision), lower=True))
+
+    if covariance_type == "full":
+        return np.stack([upper(precision) for precision in precisions])
+    if covariance_type == "tied":
+        return upper(precisions)
+    return np.sqrt(precisions)
+
+
+def precisions_from_cholesky(precisions_cholesky, covariance_type):
+    r"""``precisions_``: :math:`U_k U_k^T` for full and tied, the squares for diag and spherical."""
+    if covariance_type == "full":
+        return np.stack([factor @ factor.T for factor in precisions_cholesky])
+    if covariance_type == "tied":
+        return precisions_cholesky @ precisions_cholesky.T
+    return precisions_cholesky**2
+
+
+def n_parameters(n_components, n_features, covariance_type):
+    """Free parameters of the mixture: K - 1 weights, K·D means and the covariances of the type."""
+    covariance_parameters = {
+        "full": n_components * n_features * (n_features + 1) // 2,
+        "tied": n_features * (n_features + 1) // 2,
+        "diag": n_components * n_features,
+        "spherical": n_components,
+    }[covariance_type]
+    return covariance_parameters + n_features * n_components + n_components - 1
+
+
 def e_step_stats(X, sample_weight, means, precisions, log_weights):
     r"""One E-step followed by the sufficient statistics of the next M-step.
 
@@ -162,7 +390,8 @@ def e_step_stats(X, sample_weight, means, precisions, log_weights):
     log_lik : float
     """
     log_resp, log_norm = e_step(X, means, precisions, log_weights)
-    nk, sum_x, sum_xx = sufficient_statistics(X, log_resp, sample_weight)
+    statistics = sufficient_statistics_full if precisions.ndim == 3 else sufficient_statistics
+    nk, sum_x, sum_xx = statistics(X, log_resp, sample_weight)
     return nk, sum_x, sum_xx, float(sample_weight @ log_norm)
 
 
@@ -178,16 +407,24 @@ def e_step_sums(X, sample_weight, means, precisions, log_weights):
     row blocks add up to the sums of the whole: the dask path computes them
     block by block, adds them, and calls `scatter_about_new_means` once.
 
+    With (n_components, n_features, n_features) Cholesky factors (full, tied),
+    :math:`D_k = \sum_n w_n \gamma_{nk} (x_n - \mu_k)^T (x_n - \mu_k)`, a matrix.
+
     Returns
     -------
     nk : ndarray of shape (n_components,)
         Without the ``NK_EPS`` guard.
     sum_x, sum_dd : ndarray of shape (n_components, n_features)
+        sum_dd is (n_components, n_features, n_features) for full and tied.
     log_lik : float
     """
     log_resp, log_norm = e_step(X, means, precisions, log_weights)
     resp = np.exp(log_resp) * sample_weight[:, None]
-    sum_dd = np.einsum("nk,nkd->kd", resp, (X[:, None, :] - means[None, :, :]) ** 2)
+    diff = X[:, None, :] - means[None, :, :]
+    if precisions.ndim == 3:  # full and tied: scatter matrices about the current means
+        sum_dd = np.einsum("nk,nkd,nke->kde", resp, diff, diff)
+    else:
+        sum_dd = np.einsum("nk,nkd->kd", resp, diff**2)
     return resp.sum(axis=0), resp.T @ X, sum_dd, float(sample_weight @ log_norm)
 
 
@@ -199,6 +436,8 @@ def scatter_about_new_means(nk, sum_x, sum_dd, means):
 
     The shift :math:`\bar{x}_k - \mu_k` is small once EM is under way, so the
     subtraction loses little; a result below 0 can only be rounding and is set to 0.
+    Scatter matrices (full, tied) get the outer product
+    :math:`N_k (\bar{x}_k - \mu_k)^T (\bar{x}_k - \mu_k)` subtracted instead.
 
     Returns
     -------
@@ -207,6 +446,8 @@ def scatter_about_new_means(nk, sum_x, sum_dd, means):
     sum_x, sum_xx : ndarray of shape (n_components, n_features)
     """
     shift = sum_x / (nk + NK_EPS).reshape(-1, 1) - means
+    if sum_dd.ndim == 3:  # scatter matrices: Q_k = D_k - N_k (x̄_k - μ_k)ᵀ(x̄_k - μ_k)
+        return nk + NK_EPS, sum_x, sum_dd - nk[:, None, None] * shift[:, :, None] * shift[:, None, :]
     scatter = sum_dd - nk.reshape(-1, 1) * shift * shift
     return nk + NK_EPS, sum_x, np.maximum(scatter, 0.0)
 
@@ -218,7 +459,7 @@ def score_samples(X, means, precisions, log_weights):
 
 def predict(X, means, precisions, log_weights):
     r"""The most responsible component :math:`\arg\max_k \log \gamma_{nk}`, ties to the lowest k."""
-    return np.argmax(log_gaussian_prob(X, means, precisions) + log_weights, axis=1)
+    return np.argmax(weighted_log_prob(X, means, precisions, log_weights), axis=1)
 
 
 def predict_proba(X, means, precisions, log_weights):

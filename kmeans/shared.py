@@ -177,7 +177,7 @@ def dynamic_chunks(kernel):
 
 # ------------------------------------------------------------ cluster sums
 
-def cluster_sums(X, sample_weight, labels, n_clusters, about=None, nk_eps=0.0):
+def cluster_sums(X, sample_weight, labels, n_clusters, about=None, nk_eps=0.0, outer=False):
     r"""N_k, Σ w x and Σ w (x - a_k)² over the samples labelled k, for each cluster k.
 
     The sufficient statistics of one-hot responsibilities, without the
@@ -193,11 +193,15 @@ def cluster_sums(X, sample_weight, labels, n_clusters, about=None, nk_eps=0.0):
         The points a_k; None takes each cluster's mean :math:`\sum w x / (N_k + \text{nk\_eps})`.
     nk_eps : float
         Added to N_k for those means only, so that an empty cluster does not divide by zero.
+    outer : bool
+        Return the scatter matrices :math:`\sum w (x - a_k)^T (x - a_k)` instead
+        of their diagonals (the mixture's full and tied covariances).
 
     Returns
     -------
     nk : ndarray of shape (n_clusters,)
     sum_x, sum_dd : ndarray of shape (n_clusters, n_features)
+        sum_dd is (n_clusters, n_features, n_features) with ``outer``.
     """
     def per_cluster(values):
         return np.bincount(labels, weights=sample_weight * values, minlength=n_clusters)
@@ -206,7 +210,15 @@ def cluster_sums(X, sample_weight, labels, n_clusters, about=None, nk_eps=0.0):
     sum_x = np.stack([per_cluster(column) for column in X.T], axis=1)
     if about is None:
         about = sum_x / (nk + nk_eps)[:, None]
-    sum_dd = np.stack([per_cluster(column) for column in ((X - about[labels]) ** 2).T], axis=1)
+    diff = X - about[labels]
+    if outer:
+        n_features = X.shape[1]
+        sum_dd = np.empty((n_clusters, n_features, n_features), dtype=np.float64)
+        for d in range(n_features):
+            for e in range(d + 1):
+                sum_dd[:, d, e] = sum_dd[:, e, d] = per_cluster(diff[:, d] * diff[:, e])
+        return nk, sum_x, sum_dd
+    sum_dd = np.stack([per_cluster(column) for column in (diff**2).T], axis=1)
     return nk, sum_x, sum_dd
 
 

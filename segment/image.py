@@ -304,7 +304,8 @@ def load_model(path):
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         palette = np.array(document["palette"], dtype=np.uint8).reshape(-1, 3)
-        parameters = {name: np.array(value, dtype=np.float64) for name, value in document["parameters"].items()}
+        parameters = {name: value if isinstance(value, str) else np.array(value, dtype=np.float64)
+                      for name, value in document["parameters"].items()}  # a string: the covariance type
         model = models.restore(document["method"], parameters)
         space = document.get("space", "rgb")
         colour.check_space(space)
@@ -499,12 +500,23 @@ def sample_pixels(model, picture, order="grouped", labels=None, random_state=0, 
     if order == "per-pixel":
         flat = np.maximum(labels.ravel(), 0)
         noise = rng.standard_normal((flat.size, model.means_.shape[1]))
-        draws = model.means_[flat] + noise * np.sqrt(model.covariances_[flat])
+        draws = model.means_[flat] + _scaled_noise(model, flat, noise)
     else:
         draws, _ = copy.copy(model).set_params(random_state=random_state).sample(height * width)
         if order == "shuffled":
             draws = draws[rng.permutation(len(draws))]
     return colour.from_space(draws, space).reshape(height, width, -1)
+
+
+def _scaled_noise(model, flat, noise):
+    """Standard normals turned into draws of each pixel's component: z σ, or z Lᵀ with Σ = L Lᵀ (full, tied)."""
+    covariances = model.covariances_
+    if model.covariance_type == "spherical":
+        return noise * np.sqrt(covariances[flat])[:, None]
+    if model.covariance_type == "diag":
+        return noise * np.sqrt(covariances[flat])
+    factors = np.linalg.cholesky(np.broadcast_to(covariances, (model.n_components, *covariances.shape[-2:])))
+    return np.einsum("nd,ned->ne", noise, factors[flat])
 
 
 def summary_sheet(panels, palettes, captions=None, swatch=24, gap=8):

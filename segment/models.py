@@ -5,6 +5,8 @@
 application a model is just a fitted estimator.
 """
 
+import numpy as np
+
 from em import GaussianMixture
 from kmeans import KMeans
 
@@ -51,20 +53,32 @@ def centers(model):
 
 
 def fitted_parameters(model):
-    """The fitted parameters model.json holds, by name."""
-    return {name: getattr(model, name + "_") for name in SAVED[method_of(model)]}
+    """The fitted parameters model.json holds, by name (a mixture's covariance type too)."""
+    parameters = {name: getattr(model, name + "_") for name in SAVED[method_of(model)]}
+    if method_of(model) == "gmm":
+        parameters["covariance_type"] = model.covariance_type
+    return parameters
 
 
 def restore(method, parameters):
     """A fitted estimator from its parameters (as `fitted_parameters` gives them)."""
     if method == "gmm":
-        model = GaussianMixture(len(parameters["weights"]))
-        model._set_params(parameters["weights"], parameters["means"], parameters["covariances"])
+        means, covariances = np.asarray(parameters["means"]), np.asarray(parameters["covariances"])
+        covariance_type = parameters.get("covariance_type") or covariance_type_of(means, covariances)
+        model = GaussianMixture(len(parameters["weights"]), covariance_type=covariance_type)
+        model._set_params(np.asarray(parameters["weights"]), means, covariances)
     else:
         model = KMeans(len(parameters["cluster_centers"]))
         model.cluster_centers_ = parameters["cluster_centers"]
     model.n_features_in_ = centers(model).shape[1]
     return model
+
+
+def covariance_type_of(means, covariances):
+    """The covariance type of arrays shaped as ``covariances_`` (a trace row); 'diag' when K = D makes tied look alike."""
+    if covariances.ndim != 2:
+        return "full" if covariances.ndim == 3 else "spherical"
+    return "diag" if covariances.shape == means.shape else "tied"
 
 
 def trace_method(trace):

@@ -85,27 +85,33 @@ class MixtureEvaluation:
     def __init__(self, X, weights, means, variances, parameter_changes=None):
         X = np.asarray(X, dtype=np.float64)
         n_samples, n_features = X.shape
-        n_components = len(weights)
         precisions = 1.0 / variances
         log_weights = np.log(weights)
         z2 = (X[:, None, :] - means[None]) ** 2 * precisions[None]  # (n, K, D)
         self.weighted_log_prob = (
             log_weights - 0.5 * (n_features * LOG_2PI - np.log(precisions).sum(axis=1)) - 0.5 * z2.sum(axis=2)
         )
-        top = self.weighted_log_prob.max(axis=1, keepdims=True)
-        self.log_norm = top[:, 0] + np.log(np.exp(self.weighted_log_prob - top).sum(axis=1))
-        self.resp = np.exp(self.weighted_log_prob - self.log_norm[:, None])
         S = ((np.abs(X)[:, None, :] + np.abs(means)[None]) ** 2 * precisions[None]).sum(axis=2)
         C = np.abs(log_weights) + 0.5 * n_features * LOG_2PI + 0.5 * np.abs(np.log(precisions)).sum(axis=1)
         self.term_bound = (n_features + 6) * U * S + 2 * (ULP + n_features + 2) * U * C  # A_nk
         if parameter_changes is not None:
             self.term_bound = self.term_bound + _parameter_effect(X, weights, means, variances, z2, parameter_changes)
-        lse_rounding = 2 * U * (n_components + 1 + ULP * (1 + math.log(n_components)) + np.abs(self.log_norm))
-        self.score_bound = (self.resp * self.term_bound).sum(axis=1) + lse_rounding  # B_n
-        # γ = exp(a - log p): the subtraction rounds by u|log γ| on each side, exp by ULP
-        log_resp = self.weighted_log_prob - self.log_norm[:, None]
-        self.proba_bound = self.resp * (self.term_bound + self.score_bound[:, None] + 2 * U * (ULP + np.abs(log_resp)))
+        _add_log_sum_exp_bounds(self)
         self.z2, self.means, self.variances = z2, means, variances
+
+
+def _add_log_sum_exp_bounds(evaluation):
+    """log p, γ, B_n and the bound on γ from ``weighted_log_prob`` and A_nk (``term_bound``), for any covariance type."""
+    a = evaluation.weighted_log_prob
+    top = a.max(axis=1, keepdims=True)
+    evaluation.log_norm = top[:, 0] + np.log(np.exp(a - top).sum(axis=1))
+    evaluation.resp = np.exp(a - evaluation.log_norm[:, None])
+    lse_rounding = 2 * U * (a.shape[1] + 1 + ULP * (1 + math.log(a.shape[1])) + np.abs(evaluation.log_norm))
+    evaluation.score_bound = (evaluation.resp * evaluation.term_bound).sum(axis=1) + lse_rounding  # B_n
+    # γ = exp(a - log p): the subtraction rounds by u|log γ| on each side, exp by ULP
+    log_resp = a - evaluation.log_norm[:, None]
+    evaluation.proba_bound = evaluation.resp * (
+        evaluation.term_bound + evaluation.score_bound[:, None] + 2 * U * (ULP + np.abs(log_resp)))
 
 
 def _parameter_effect(X, weights, means, variances, z2, changes):
@@ -426,3 +432,271 @@ def assert_same_kmeans(ours, theirs, X, sample_weight=None):
     assert np.all(np.abs(center_changes) <= tol), np.abs(center_changes) / tol
     inertia_tol = inertia_tolerance(X, sample_weight, theirs.labels_, theirs.cluster_centers_, center_changes)
     assert abs(ours.inertia_ - theirs.inertia_) <= inertia_tol
+
+
+# ------------------------------------------------------------------ full, tied and spherical covariances
+
+def upper_factors(covariances):
+    """U_k with U_k U_kᵀ = Σ_k⁻¹, upper triangular, computed as scikit-learn does (Cholesky, triangular solve)."""
+    import scipy.linalg
+
+    return np.stack([scipy.linalg.solve_triangular(scipy.linalg.cholesky(c, lower=True), np.eye(len(c)), lower=True).T
+                     for c in covariances])
+
+
+def per_component(covariance_type, means, covariances):
+    """Covariances as (K, D) variances (diag, spherical) or (K, D, D) matrices (full, tied)."""
+    n_components, n_features = means.shape
+    if covariance_type == "spherical":
+        return np.repeat(np.asarray(covariances)[:, None], n_features, axis=1)
+    if covariance_type == "tied":
+        return np.broadcast_to(covariances, (n_components, n_features, n_features))
+    return covariances
+
+
+class FullMixtureEvaluation:
+    r"""`MixtureEvaluation` for full covariance matrices (tied: the same matrix for every k).
+
+    With the precision's upper Cholesky factor U (both sides use the same U:
+    scikit-learn's ``precisions_cholesky_``, or U computed by its algorithm),
+    scikit-learn forms :math:`y = xU - \mu U`, we form :math:`y = (x - \mu)U`,
+    and both sum :math:`y_e^2`. Coordinate e of either product is a dot
+    product of at most D terms: rounded by :math:`D u T_e` with
+    :math:`T_e = \sum_d (|x_d| + |\mu_d|) |U_{de}|`, plus :math:`u T_e` for the
+    subtraction (theirs after the products, ours before them). The sum of D
+    squares adds :math:`D u \lVert y\rVert^2`, and :math:`\delta(y_e^2) = 2 |y_e| \delta y_e`.
+    Halved by the Gaussian's ½, over both sides, plus the constant
+    :math:`C_k = |\log\pi_k| + \frac D2 \log 2\pi + \sum_d |\log U_{dd}|` as in
+    the diagonal case:
+
+    .. math::
+        A_{nk} = 2(D + 1)\,u \sum_e |y_{nke}|\, T_{nke} + (D + 2)\,u\,\lVert y_{nk}\rVert^2
+                 + 2(\mathrm{ULP} + D + 2)\,u\,C_k
+
+    Unlike the diagonal expansion (:math:`\mu^2/\sigma^2`), the conditioning is
+    linear in :math:`|\mu|/\sigma` (T multiplies |y|, not |y| squared).
+
+    ``parameter_changes`` (Δπ, Δμ, ΔΣ) adds their effect in whitened units,
+    :math:`\tilde\delta = \Delta\mu\, U`, :math:`W = U^T \Delta\Sigma\, U`, z = (x - μ)U:
+
+    .. math::
+        |\Delta a| \le \frac{|\Delta\pi|}{\pi} + \sum_e |\tilde\delta_e| |z_e|
+          + \frac12 \sum_{e,f} |W_{ef}|\, |z_e z_f - \delta_{ef}|
+          + r^2 + m^2 + v^2 (\tfrac12 + \lVert z\rVert^2) + 2\lVert z\rVert m v (1 + v)
+
+    with r = |Δπ|/π, m = ‖δ̃‖, v = ‖W‖_F, all below ½. First order:
+    :math:`d \log\mathcal N = z\,\tilde\delta^T - \frac12 \operatorname{tr} W + \frac12 z W z^T`.
+    The remainder: in the eigenbasis of W the whitened Gaussian is a product of
+    one-dimensional ones with relative variance changes ρ_i, and the diagonal
+    remainder of `_parameter_effect` summed over i is at most the terms above
+    (Σρ² ≤ v², Σρ²z² ≤ v²‖z‖², Σ|z||δ||ρ|(1 + |ρ|) ≤ ‖z‖ m v (1 + v)).
+    """
+
+    def __init__(self, X, weights, means, covariances, factors=None, parameter_changes=None):
+        X = np.asarray(X, dtype=np.float64)
+        n_features = X.shape[1]
+        covariances = np.broadcast_to(covariances, (len(means), n_features, n_features))
+        factors = upper_factors(covariances) if factors is None else np.broadcast_to(factors, covariances.shape)
+        self.z = np.einsum("nkd,kde->nke", X[:, None, :] - means[None], factors)  # (n, K, D)
+        z2 = (self.z**2).sum(axis=2)
+        log_det = np.log(np.diagonal(factors, axis1=1, axis2=2))
+        log_weights = np.log(weights)
+        self.weighted_log_prob = log_weights - 0.5 * (n_features * LOG_2PI + z2) + log_det.sum(axis=1)
+        T = np.einsum("nkd,kde->nke", np.abs(X)[:, None, :] + np.abs(means)[None], np.abs(factors))
+        C = np.abs(log_weights) + 0.5 * n_features * LOG_2PI + np.abs(log_det).sum(axis=1)
+        self.term_bound = (2 * (n_features + 1) * U * (np.abs(self.z) * T).sum(axis=2)
+                           + (n_features + 2) * U * z2 + 2 * (ULP + n_features + 2) * U * C)  # A_nk
+        if parameter_changes is not None:
+            self.term_bound = self.term_bound + self._parameter_effect(weights, factors, parameter_changes)
+        _add_log_sum_exp_bounds(self)
+        self.means, self.covariances, self.factors = means, covariances, factors
+
+    def _parameter_effect(self, weights, factors, changes):
+        d_weights, d_means, d_covariances = changes
+        n_components, n_features = d_means.shape
+        d_covariances = np.broadcast_to(d_covariances, (n_components, n_features, n_features))
+        r = np.abs(d_weights) / weights
+        delta = np.einsum("kd,kde->ke", d_means, factors)  # whitened change of the mean
+        W = np.einsum("kde,kdf,kfg->keg", factors, d_covariances, factors)  # Uᵀ ΔΣ U
+        m, v = np.linalg.norm(delta, axis=1), np.linalg.norm(W, axis=(1, 2))
+        assert np.all(r < 0.5) and np.all(v < 0.5), "the changes are too large for the first-order bound"
+        zz = np.abs(self.z[:, :, :, None] * self.z[:, :, None, :] - np.eye(n_features))
+        first = r + (np.abs(delta)[None] * np.abs(self.z)).sum(axis=2) + 0.5 * (np.abs(W)[None] * zz).sum(axis=(2, 3))
+        norm_z = np.linalg.norm(self.z, axis=2)
+        second = r**2 + m**2 + v**2 * (0.5 + norm_z**2) + 2 * norm_z * m * v * (1 + v)
+        return first + second
+
+
+def evaluation_of(X, covariance_type, weights, means, covariances, factors=None, parameter_changes=None):
+    """The oracle evaluation of a mixture of any covariance type (spherical: the diagonal one, variances repeated)."""
+    if covariance_type in ("full", "tied"):
+        return FullMixtureEvaluation(X, weights, means, covariances, factors, parameter_changes)
+    if parameter_changes is not None and covariance_type == "spherical":
+        parameter_changes = (*parameter_changes[:2], per_component("spherical", means, parameter_changes[2]))
+    return MixtureEvaluation(X, weights, means, per_component(covariance_type, means, covariances), parameter_changes)
+
+
+def full_step_error(X, sample_weight, evaluation, tied):
+    r"""`em_step_error` for full (``tied``: one pooled) covariances, in whitened units.
+
+    Natural units: |Δπ|/π; :math:`\max_e |(\Delta\mu\, U)_e|`;
+    :math:`\max_{ef} |(U^T \Delta\Sigma\, U)_{ef}|`. On each side, from the same parameters:
+
+    * Δπ/π: as for the diagonal model;
+    * whitened Δμ: :math:`\overline{R |z_e|}` from the responsibilities, and each
+      mean's summation :math:`2\,\mathrm{sum\_error}(n)(\overline{|x|} + |\mu|)`
+      per coordinate, whitened through |U|;
+    * whitened ΔΣ: :math:`\overline{R\, |z_e z_f - \delta_{ef}|}` from the
+      responsibilities (the derivative of the scatter about the new mean in γ),
+      plus the sums' rounding, whitened through :math:`|U|^T \cdot |U|`. Both
+      sides' full M-steps centre: 2·sum_error(n) of
+      :math:`\overline{|x - \bar x|_d |x - \bar x|_e}`; scikit-learn's centring
+      :math:`x - \bar x` adds :math:`2u\,\overline{(|x| + |\bar x|)|x - \bar x|}`;
+      ours sums about the current mean μ and subtracts
+      :math:`N s s^T` (s = x̄ - μ), adding :math:`2|s|\Delta s` with
+      :math:`\Delta s \le 2\,\mathrm{sum\_error}(n)\overline{|x|} + u|\mu|`.
+      scikit-learn's *tied* M-step forms :math:`(X^T X - \sum_k N_k \mu_k^T\mu_k)/\sum N`,
+      rounded relative to its uncentred terms:
+      :math:`2\,\mathrm{sum\_error}(n)(\sum_n w |x||x|^T + \sum_k N_k |\mu_k||\mu_k|^T)/\sum N`.
+      Tied pools the per-component terms, weighted by :math:`N_k/\sum N`.
+
+    Returns the largest over components and coordinates.
+    """
+    n_samples, n_features = X.shape
+    n_components = evaluation.resp.shape[1]
+    means, factors = evaluation.means, evaluation.factors
+    R = evaluation.proba_bound / np.maximum(evaluation.resp, np.finfo(np.float64).tiny)
+    wr = sample_weight[:, None] * evaluation.resp
+    nk = wr.sum(axis=0) + 10 * np.finfo(np.float64).eps
+    spread = 2 * sum_error(n_samples)
+    abs_U = np.abs(factors)
+
+    def member_mean(values):  # (n, K, ...) -> the wγ-weighted mean per component, (K, ...)
+        return np.einsum("nk,nk...->k...", wr, values) / nk.reshape((-1,) + (1,) * (values.ndim - 2))
+
+    weights_error = member_mean(R) + spread + n_components * U
+    mean_abs_x = (wr.T @ np.abs(X)) / nk[:, None]
+    means_error = member_mean(R[..., None] * np.abs(evaluation.z)) + 2 * spread * np.einsum(
+        "kd,kde->ke", mean_abs_x + np.abs(means), abs_U)
+    z = evaluation.z
+    from_resp = member_mean(R[..., None, None] * np.abs(z[:, :, :, None] * z[:, :, None, :] - np.eye(n_features)))
+    new_means = (wr.T @ X) / nk[:, None]
+    dev = np.abs(X[:, None, :] - new_means[None])  # |x - x̄|, (n, K, D)
+    centred = spread * member_mean(dev[..., :, None] * dev[..., None, :])
+    magnitude = np.abs(X)[:, None, :] + np.abs(new_means)[None]
+    centring = 2 * U * member_mean(magnitude[..., :, None] * dev[..., None, :])
+    shift = np.abs(new_means - means)
+    d_shift = spread * mean_abs_x + U * np.abs(means)
+    summed = 2 * centred + centring + np.swapaxes(centring, 1, 2) + 2 * (
+        shift[:, :, None] * d_shift[:, None, :] + d_shift[:, :, None] * shift[:, None, :])
+    if tied:
+        share = (nk / nk.sum())[:, None, None]
+        abs_x = np.abs(X)
+        uncentred = spread * (((sample_weight[:, None] * abs_x).T @ abs_x
+                               + (nk[:, None] * np.abs(new_means)).T @ np.abs(new_means)) / nk.sum())
+        pooled = (share * summed).sum(axis=0) + uncentred
+        covariance_error = np.einsum("de,df,fg->eg", abs_U[0], pooled, abs_U[0]) + (share * from_resp).sum(axis=0)
+    else:
+        covariance_error = np.einsum("kde,kdf,kfg->keg", abs_U, summed, abs_U) + from_resp
+    return float(max(weights_error.max(), means_error.max(), covariance_error.max()))
+
+
+def whitened_differences(ours, theirs):
+    """|Δπ|/π, the largest |(Δμ U)_e| and |(Uᵀ ΔΣ U)_ef| of two fitted full or tied mixtures (U: theirs)."""
+    n_components, n_features = theirs.means_.shape
+    factors = np.broadcast_to(theirs.precisions_cholesky_, (n_components, n_features, n_features))
+    d_covariances = np.broadcast_to(ours.covariances_ - theirs.covariances_, factors.shape)
+    return {
+        "weights": float((np.abs(ours.weights_ - theirs.weights_) / theirs.weights_).max()),
+        "means": float(np.abs(np.einsum("kd,kde->ke", ours.means_ - theirs.means_, factors)).max()),
+        "covariances": float(np.abs(np.einsum("kde,kdf,kfg->keg", factors, d_covariances, factors)).max()),
+    }
+
+
+def typed_differences(ours, theirs, covariance_type):
+    """Natural-unit differences of two fitted mixtures of one covariance type."""
+    if covariance_type in ("full", "tied"):
+        return whitened_differences(ours, theirs)
+    from types import SimpleNamespace
+
+    def as_diag(model):
+        return SimpleNamespace(weights_=model.weights_, means_=model.means_,
+                               covariances_=per_component(covariance_type, model.means_, model.covariances_))
+    return natural_differences(as_diag(ours), as_diag(theirs))
+
+
+def typed_fit_tolerances(X, sample_weight, covariance_type, parameter_sets, n_iter):
+    r"""`fit_tolerances` for any covariance type: τ = (T + 1)·e and the lower bounds' τ·G + rounding.
+
+    Diag and spherical are `fit_tolerances` (spherical's variance is a mean of
+    the diagonal ones, so its error is at most theirs). Full and tied take e
+    from `full_step_error`, and
+    :math:`G = \overline{\sum_k \gamma (1 + \sum_e |z_e| + \frac12 \sum_{ef} |z_e z_f - \delta_{ef}|)}`,
+    the first-order change of log p per unit of whitened change.
+    Each parameter set is (weights, means, covariances).
+    """
+    if covariance_type not in ("full", "tied"):
+        return fit_tolerances(X, sample_weight, [(w, m, per_component(covariance_type, m, c))
+                                                 for w, m, c in parameter_sets], n_iter)
+    X = np.asarray(X, dtype=np.float64)
+    step, points = 0.0, []
+    n_features = X.shape[1]
+    for params in parameter_sets:
+        evaluation = FullMixtureEvaluation(X, *params)
+        z = evaluation.z
+        zz = np.abs(z[:, :, :, None] * z[:, :, None, :] - np.eye(n_features)).sum(axis=(2, 3))
+        per_sample = (evaluation.resp * (1 + np.abs(z).sum(axis=2) + 0.5 * zz)).sum(axis=1)
+        G = np.average(per_sample, weights=sample_weight)
+        rounding = np.average(evaluation.score_bound + 2 * sum_error(len(X)) * np.abs(evaluation.log_norm),
+                              weights=sample_weight)
+        step = max(step, full_step_error(X, sample_weight, evaluation, covariance_type == "tied"))
+        points.append((G, rounding))
+    tau = (n_iter + 1) * step
+    return tau, float(max(tau * G + rounding for G, rounding in points))
+
+
+def assert_same_typed_mixture(ours, theirs, X, start, n_iter=None, sample_weight=None):
+    """`assert_same_mixture` for any covariance type; ``start`` is (weights, means, covariances)."""
+    covariance_type = theirs.covariance_type
+    assert ours.n_iter_ == theirs.n_iter_
+    assert ours.converged_ == theirs.converged_
+    sample_weight = np.ones(len(X)) if sample_weight is None else sample_weight
+    n_iter = theirs.n_iter_ if n_iter is None else n_iter
+    tau, lower_bound_tol = typed_fit_tolerances(X, sample_weight, covariance_type,
+                                                [start, model_params(theirs)], n_iter)
+    differences = typed_differences(ours, theirs, covariance_type)
+    assert max(differences.values()) <= tau, f"{differences} exceed τ = {tau:.3g}"
+    assert_allclose(ours.lower_bounds_, theirs.lower_bounds_, rtol=0, atol=lower_bound_tol)
+    return tau, differences
+
+
+def full_statistics_tolerances(X, sample_weight, evaluation):
+    r"""`statistics_tolerances` for full covariances: N_k, Σ w γ x, scatter matrices, Σ w log p.
+
+    As for the diagonal model, entry by entry: the scatter matrix about the
+    new mean moves by :math:`\sum w \Delta\gamma |x - \bar x|_d |x - \bar x|_e`
+    with the responsibilities; the kernel sums about the current mean,
+    :math:`2\,\mathrm{sum\_error}(n)\sum w\gamma |x - \mu|_d |x - \mu|_e`, and
+    subtracts :math:`N s s^T` (s = x̄ - μ): :math:`N(|s_d|\Delta s_e + \Delta s_d |s_e|)`,
+    :math:`\Delta s \le 2\,\mathrm{sum\_error}(n)\overline{|x|} + u|\mu|`, and 6u of the terms.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    sums = 2 * sum_error(len(X))
+    wr = sample_weight[:, None] * evaluation.resp
+    w_err = sample_weight[:, None] * (evaluation.proba_bound + EXP_FLUSH)
+    nk = wr.sum(axis=0)
+    safe_nk = np.maximum(nk, np.finfo(np.float64).tiny)[:, None]
+    abs_x, means = np.abs(X), evaluation.means
+    new_means = (wr.T @ X) / safe_nk
+    dev_new = np.abs(X[:, None, :] - new_means[None])
+    dev_now = np.abs(X[:, None, :] - means[None])
+    about_current = np.einsum("nk,nkd,nke->kde", wr, dev_now, dev_now)
+    shift = np.abs(new_means - means)
+    d_shift = sums * (wr.T @ abs_x) / safe_nk + U * np.abs(means)
+    return dict(
+        nk=w_err.sum(axis=0) + sums * nk,
+        sum_x=w_err.T @ abs_x + sums * (wr.T @ abs_x),
+        sum_xx=np.einsum("nk,nkd,nke->kde", w_err, dev_new, dev_new) + (sums + 6 * U) * about_current
+        + nk[:, None, None] * (shift[:, :, None] * d_shift[:, None, :] + d_shift[:, :, None] * shift[:, None, :]),
+        log_lik=float(sample_weight @ evaluation.score_bound + sums * (sample_weight @ np.abs(evaluation.log_norm))),
+    )

@@ -248,3 +248,13 @@ assert stand_in.norm is norm  # a reference kept to the stand-in still works
 """
     # imports only, no fit: a minute at most even on a slow machine; 300 s as for the other children
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(cli.__file__).parent, timeout=300)
+
+
+@pytest.mark.parametrize("command", ["compare", "batch"])
+@pytest.mark.parametrize("auto", [["-k", "auto"], ["--covariance", "auto"]], ids=["k", "covariance"])
+def test_auto_is_refused_where_one_model_is_fitted(capsys, rgb_image_path, tmp_path, command, auto):
+    args = [rgb_image_path, "-o", tmp_path / "out"] if command == "batch" else [rgb_image_path]
+    code, out, err = run(capsys, command, *args, *auto)
+    assert code == 1 and out == ""
+    assert err.startswith(f"emseg: error: {command} needs a number for -k") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
