@@ -169,6 +169,30 @@ def _block_weighted_log_prob_full(X, start, stop, means, factors, const, xb, lp)
 
 
 @njit(**JIT_OPTIONS)
+def _log_const(precisions, log_weights):
+    """`_log_gaussian_const_full` for full Cholesky factors (3-D), `_log_gaussian_const` for diagonal precisions.
+
+    numba resolves the branch on ``ndim`` when it compiles, so each covariance
+    form gets its own machine code. The kernels used to take the two functions
+    as arguments instead; but numba types a function argument by the
+    function's address in memory, so the on-disk cache never matched in a new
+    process, and every ``emseg`` run compiled `_predict` again.
+    """
+    if precisions.ndim == 3:
+        return _log_gaussian_const_full(precisions, log_weights)
+    return _log_gaussian_const(precisions, log_weights)
+
+
+@njit(**JIT_OPTIONS)
+def _block_log_prob(X, start, stop, means, precisions, const, xb, lp):
+    """`_block_weighted_log_prob_full` or `_block_weighted_log_prob`, by ``precisions.ndim``, as `_log_const`."""
+    if precisions.ndim == 3:
+        _block_weighted_log_prob_full(X, start, stop, means, precisions, const, xb, lp)
+    else:
+        _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp)
+
+
+@njit(**JIT_OPTIONS)
 def _block_e_step(lp, n, resp, log_norm, work):
     """resp[k, b] = γ_bk and log_norm[b] = log p(x_b) from the weighted log-probabilities lp."""
     n_components = lp.shape[0]
@@ -357,14 +381,11 @@ def _chunk_sums_full(X, sample_weight, means, factors, log_weights):
 
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
-def _e_step_into(X, means, precisions, log_weights, out, want, log_const, block_log_prob):
-    """Fill ``out`` (n_samples, n_components) with log γ (want=0) or γ (want=1); return log p(x_n).
-
-    ``log_const`` and ``block_log_prob`` are the jitted functions of the covariance form (`_evaluators`).
-    """
+def _e_step_into(X, means, precisions, log_weights, out, want):
+    """Fill ``out`` (n_samples, n_components) with log γ (want=0) or γ (want=1); return log p(x_n)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    const = log_const(precisions, log_weights)
+    const = _log_const(precisions, log_weights)
     log_p = np.empty(n_samples, dtype=np.float64)
     for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, resp, log_norm, work = _scratch(n_components, n_features)
@@ -372,7 +393,7 @@ def _e_step_into(X, means, precisions, log_weights, out, want, log_const, block_
         for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
             n = stop - start
-            block_log_prob(X, start, stop, means, precisions, const, xb, lp)
+            _block_log_prob(X, start, stop, means, precisions, const, xb, lp)
             _block_e_step(lp, n, resp, log_norm, work)
             for b in range(n):
                 log_p[start + b] = log_norm[b]
@@ -384,43 +405,35 @@ def _e_step_into(X, means, precisions, log_weights, out, want, log_const, block_
 def e_step(X, means, precisions, log_weights):
     """Numba version of `reference.e_step`: log_resp of shape (n_samples, n_components), log_norm of shape (n_samples,)."""
     log_resp = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    log_norm = _e_step_into(X, means, precisions, log_weights, log_resp, 0, *_evaluators(precisions))
+    log_norm = _e_step_into(X, means, precisions, log_weights, log_resp, 0)
     return log_resp, log_norm
 
 
 def predict_proba(X, means, precisions, log_weights):
     """Numba version of `reference.predict_proba`: responsibilities, shape (n_samples, n_components)."""
     resp = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    _e_step_into(X, means, precisions, log_weights, resp, 1, *_evaluators(precisions))
+    _e_step_into(X, means, precisions, log_weights, resp, 1)
     return resp
 
 
 def score_samples(X, means, precisions, log_weights):
     """Numba version of `reference.score_samples`: log p(x_n), shape (n_samples,)."""
     # no responsibilities are kept, so nothing of size (n_samples, n_components) is allocated
-    return _e_step_into(X, means, precisions, log_weights, np.empty((X.shape[0], 0), dtype=np.float64), 1,
-                        *_evaluators(precisions))
-
-
-def _evaluators(precisions):
-    """The jitted (constant, block log-probability) pair for diagonal precisions or full Cholesky factors."""
-    if precisions.ndim == 3:
-        return _log_gaussian_const_full, _block_weighted_log_prob_full
-    return _log_gaussian_const, _block_weighted_log_prob
+    return _e_step_into(X, means, precisions, log_weights, np.empty((X.shape[0], 0), dtype=np.float64), 1)
 
 
 def predict(X, means, precisions, log_weights):
     """Numba version of `reference.predict`: the most responsible component, ties to the lowest k."""
-    return _predict(X, means, precisions, log_weights, *_evaluators(precisions))
+    return _predict(X, means, precisions, log_weights)
 
 
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
-def _predict(X, means, precisions, log_weights, log_const, block_log_prob):
-    """`predict` with the covariance form's jitted functions (`_evaluators`)."""
+def _predict(X, means, precisions, log_weights):
+    """`predict`, for diagonal precisions or full Cholesky factors."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    const = log_const(precisions, log_weights)
+    const = _log_const(precisions, log_weights)
     labels = np.empty(n_samples, dtype=np.int64)
     for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, _, best, _ = _scratch(n_components, n_features)
@@ -428,7 +441,7 @@ def _predict(X, means, precisions, log_weights, log_const, block_log_prob):
         for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
             n = stop - start
-            block_log_prob(X, start, stop, means, precisions, const, xb, lp)
+            _block_log_prob(X, start, stop, means, precisions, const, xb, lp)
             for b in range(n):
                 best[b] = lp[0, b]
                 labels[start + b] = 0
