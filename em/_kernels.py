@@ -109,6 +109,18 @@ def _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp):
     for d in range(n_features):
         for b in range(n):
             xb[d, b] = X[start + b, d]
+    if n_features == 3:
+        # RGB: one pass per component, the sum in a register. Its additions are
+        # those of the general loop below, in the same order (0 + a is a), so
+        # it rounds the same; the general loop reads and writes lp[k] 5 times.
+        x0, x1, x2 = xb[0], xb[1], xb[2]
+        for k in range(n_components):
+            m0, m1, m2 = means[k, 0], means[k, 1], means[k, 2]
+            p0, p1, p2 = precisions[k, 0], precisions[k, 1], precisions[k, 2]
+            for b in range(n):
+                t0, t1, t2 = x0[b] - m0, x1[b] - m1, x2[b] - m2
+                lp[k, b] = const[k] - 0.5 * (t0 * t0 * p0 + t1 * t1 * p1 + t2 * t2 * p2)
+        return
     for k in range(n_components):
         for b in range(n):
             lp[k, b] = 0.0
@@ -437,17 +449,33 @@ def _predict(X, means, precisions, log_weights):
     labels = np.empty(n_samples, dtype=np.int64)
     for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, _, best, _ = _scratch(n_components, n_features)
+        indices = np.empty((2, BLOCK), dtype=np.int64)
         chunk_start, chunk_stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
         for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
-            n = stop - start
             _block_log_prob(X, start, stop, means, precisions, const, xb, lp)
-            for b in range(n):
-                best[b] = lp[0, b]
-                labels[start + b] = 0
-            for k in range(1, n_components):
-                for b in range(n):
-                    if lp[k, b] > best[b]:
-                        best[b] = lp[k, b]
-                        labels[start + b] = k
+            most = _most_probable(lp, stop - start, best, indices)
+            for b in range(stop - start):
+                labels[start + b] = most[b]
     return labels
+
+
+@njit(**JIT_OPTIONS)
+def _most_probable(lp, n, best, indices):
+    """The row of ``indices`` (shape (2, BLOCK)) holding argmax_k lp[k, b] for b < n; ties to the lowest k.
+
+    ``best`` is scratch. Each pass over the block reads the indices so far
+    from one row and writes them to the other, so the loop vectorises to a
+    blend and a plain store, as in `kmeans._kernels._nearest_in_block`; a
+    branch writing the labels in place did not vectorise.
+    """
+    top, updated = indices[0], indices[1]
+    for b in range(n):
+        best[b] = lp[0, b]
+        top[b] = 0
+    for k in range(1, lp.shape[0]):
+        for b in range(n):
+            updated[b] = k if lp[k, b] > best[b] else top[b]
+            best[b] = lp[k, b] if lp[k, b] > best[b] else best[b]
+        top, updated = updated, top
+    return top
