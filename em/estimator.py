@@ -1,5 +1,6 @@
 """GaussianMixture: a Gaussian mixture fitted by EM, scikit-learn compatible, diagonal covariances by default."""
 
+import functools
 import time
 import warnings
 
@@ -8,7 +9,7 @@ from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from kmeans import KMeans, kmeans_plusplus
 from kmeans.shared import (Trace, check_int, check_k, check_number, check_option, check_sample_weight, check_X,
@@ -208,7 +209,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         # The full and tied types factor a D x D matrix per component and iteration (scipy, BLAS). Between
         # numba's parallel passes BLAS threads woken for a 3 x 3 solve fight the OpenMP ones: 5-23 ms a
         # call on a loaded 2-core machine instead of 0.02-0.2 ms. One BLAS thread computes the same bits.
-        with threadpool_limits(1, user_api="blas"):
+        with _thread_pools().limit(limits=1, user_api="blas"):
             return self._fit(steps, X, sample_weight)
 
     def _check_params(self):
@@ -449,6 +450,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if self.covariance_type == "tied":
             return [self.covariances_] * self.n_components
         return self.covariances_
+
+
+@functools.cache
+def _thread_pools():
+    """The process's thread pools, found once (about 17 ms under load); limiting them then costs microseconds."""
+    return ThreadpoolController()
 
 
 def draw(rng, mean, covariance, count):
