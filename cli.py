@@ -102,8 +102,9 @@ def _search(picture, args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space, **options)
-    tried = ", ".join(f"k={k}: {value:.3f}" for k, value in found.tried.items())
-    _say(f"--quality {args.quality:g}: k={found.k} (mean ΔE00 tried: {tried})")
+    tried, verified = (", ".join(f"k={k}: {value:.3f}" for k, value in values.items())
+                       for values in (found.tried, found.verified))
+    _say(f"--quality {args.quality:g}: k={found.k} (mean ΔE00 searched: {tried}; verified on every colour: {verified})")
     return found.model, found.color_labels, found.seconds
 
 
