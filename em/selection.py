@@ -67,7 +67,7 @@ def split_start(model, k):
     eigenvector, are each replaced by two at :math:`\mu \pm \sqrt{2\lambda/\pi}\, v`
     (the means of the two halves of a Gaussian cut through its centre across
     v), each with half the weight and the component's own precision. A
-    spherical component has no principal axis: it is split along the first feature.
+    spherical component has no principal axis: it is split along one of the features.
 
     Parameters
     ----------
