@@ -288,8 +288,9 @@ def smallest_k(picture, method, target, k_max=64, space="rgb", sample=SEARCH_SAM
     sample only chooses which k to verify and where each verified fit starts.
     Mean ΔE00 usually falls as k grows but is not guaranteed to (each k is
     its own local optimum), so a smaller k never verified could also meet it.
-    When the picture has no more distinct colours than ``sample``, the search
-    runs on all of them and is its own verification.
+    When the picture has no more distinct colours than ``sample``, or the
+    sample has fewer than ``k_max``, the search runs on all the colours and is
+    its own verification.
 
     Work shared between the k tried: the picture's distinct colours and their
     coordinates in ``space`` and in L*a*b*, computed once; the fits, each
@@ -321,6 +322,8 @@ def smallest_k(picture, method, target, k_max=64, space="rgb", sample=SEARCH_SAM
     k_max = min(k_max, len(every.X))
     searched, verified = {}, {}
     searching = every if len(every.X) <= sample else _sampled(every, sample, options.get("random_state"))
+    if len(searching.X) < k_max:  # a sample of a few dominant colours cannot hold k_max clusters
+        searching = every
 
     def search(k, grown_from):
         if grown_from is None:

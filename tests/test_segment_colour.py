@@ -276,6 +276,15 @@ def test_a_sampled_search_is_verified_on_every_colour(china, method):
     assert all(found.verified[k] != found.tried[k] for k in found.verified)
 
 
+def test_a_sample_of_few_colours_is_not_searched():
+    rgb = np.zeros((100, 100, 3), dtype=np.uint8)  # one colour covers 99 % of the pixels, 100 others one each
+    rgb[0, :, 0] = np.arange(100) + 1
+    # 50 draws hold about 1.5 distinct colours, too few for 8 clusters: the search runs on every colour
+    # (else k-means refuses more clusters than colours, a plain ValueError)
+    with pytest.raises(quality.QualityNotReached, match="even k=8"):
+        quality.smallest_k(image.Picture(rgb), "kmeans", 0.0, 8, "lab", sample=50, random_state=0)
+
+
 def test_quality_search_says_when_k_max_is_not_enough(china):
     for sample in (quality.SEARCH_SAMPLE, 4096):
         with pytest.raises(quality.QualityNotReached, match="even k=4 gives a mean ΔE00 of"):
