@@ -102,8 +102,9 @@ def _search(picture, args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space, **options)
-    tried = ", ".join(f"k={k}: {value:.3f}" for k, value in found.tried.items())
-    _say(f"--quality {args.quality:g}: k={found.k} (mean ΔE00 tried: {tried})")
+    tried, verified = (", ".join(f"k={k}: {value:.3f}" for k, value in values.items())
+                       for values in (found.tried, found.verified))
+    _say(f"--quality {args.quality:g}: k={found.k} (mean ΔE00 searched: {tried}; verified on every colour: {verified})")
     return found.model, found.color_labels, found.seconds
 
 
@@ -501,7 +502,8 @@ def build_parser():
     _add_dither(segment)
     segment.add_argument("--quality", type=_non_negative_float, metavar="DELTA_E",
                          help="fit the smallest k whose mean CIEDE2000 ΔE is at most DELTA_E (doubling, then "
-                              "bisection, warm-started; -k is ignored); exit status 1 if even --k-max misses it")
+                              "bisection, warm-started, on a sample of pixels; the k found and k-1 verified on every "
+                              "colour; -k is ignored); exit status 1 if even --k-max misses it")
     segment.add_argument("--json", action="store_true",
                          help="print one JSON object: k, method, space, n_iter, objective, seconds, psnr_db, "
                               "delta_e2000_mean, delta_e2000_p95 and the paths written")

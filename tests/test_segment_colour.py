@@ -249,19 +249,46 @@ def test_serpentine_scan_changes_the_pattern_not_the_palette():
 
 # ------------------------------------------------------------------ quality search
 
+def assert_verified(found, china, target):
+    """The k found meets the target on every pixel and k - 1 was verified to miss it."""
+    assert found.quality.delta_e2000_mean <= target < found.verified[found.k - 1]
+    # measure_colors sums the same ΔE00 in another order than the search's own figure
+    assert abs(found.verified[found.k] - found.quality.delta_e2000_mean) <= 2 * sum_error(len(china.distinct[0])) * target
+    assert len(found.palette) == found.k and models.centers(found.model).shape == (found.k, 3)
+    assert np.array_equal(found.color_labels, found.model.predict(china.in_space("lab")))  # the model fitted on every colour
+
+
 def test_quality_search_returns_a_k_that_meets_the_target_after_one_that_missed(china):
     target = 6.0
     found = quality.smallest_k(china, "kmeans", target, 32, "lab", random_state=0)
-    assert found.quality.delta_e2000_mean <= target < found.tried[found.k - 1]
-    assert found.tried[found.k] == found.quality.delta_e2000_mean or abs(
-        found.tried[found.k] - found.quality.delta_e2000_mean) <= 2 * sum_error(len(china.distinct[0])) * target
+    assert_verified(found, china, target)
     assert list(found.tried)[:4] == [1, 2, 4, 8]  # doubling first
-    assert len(found.palette) == found.k and found.model.cluster_centers_.shape == (found.k, 3)
+    assert found.verified == {k: found.tried[k] for k in found.verified}  # all colours searched: its own verification
+
+
+@pytest.mark.parametrize("method", ["kmeans", "gmm"])
+def test_a_sampled_search_is_verified_on_every_colour(china, method):
+    target = 6.0
+    found = quality.smallest_k(china, method, target, 32, "lab", sample=4096, random_state=0)
+    assert_verified(found, china, target)
+    assert found.k - 1 in found.tried and found.k in found.tried  # each verified fit starts from a searched one
+    # every figure of the search comes from the sample, every verified one from all the colours
+    assert all(found.verified[k] != found.tried[k] for k in found.verified)
+
+
+def test_a_sample_of_few_colours_is_not_searched():
+    rgb = np.zeros((100, 100, 3), dtype=np.uint8)  # one colour covers 99 % of the pixels, 100 others one each
+    rgb[0, :, 0] = np.arange(100) + 1
+    # 50 draws hold about 1.5 distinct colours, too few for 8 clusters: the search runs on every colour
+    # (else k-means refuses more clusters than colours, a plain ValueError)
+    with pytest.raises(quality.QualityNotReached, match="even k=8"):
+        quality.smallest_k(image.Picture(rgb), "kmeans", 0.0, 8, "lab", sample=50, random_state=0)
 
 
 def test_quality_search_says_when_k_max_is_not_enough(china):
-    with pytest.raises(quality.QualityNotReached, match="even k=4 gives a mean ΔE00 of"):
-        quality.smallest_k(china, "gmm", 0.5, 4, "oklab", random_state=0)
+    for sample in (quality.SEARCH_SAMPLE, 4096):
+        with pytest.raises(quality.QualityNotReached, match="even k=4 gives a mean ΔE00 of"):
+            quality.smallest_k(china, "gmm", 0.5, 4, "oklab", sample=sample, random_state=0)
 
 
 def test_split_start_splits_the_cluster_with_the_largest_error():
