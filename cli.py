@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_imp
 
 from em import select_model  # noqa: E402
 from em.reference import COVARIANCE_TYPES  # noqa: E402
-from segment import colour, image, learn, models, quality, report  # noqa: E402
+from segment import colour, image, learn, models, quality, report, smooth  # noqa: E402
 
 PROG = "emseg"
 
@@ -93,6 +93,18 @@ def _fit(method, picture, args):
         color_labels = image.fit_color_labels(model, picture, args.space)
     progress.close()
     return model, color_labels, time.perf_counter() - start
+
+
+def _refine(model, color_labels, picture, args):
+    """--smooth: the fit refined on the pixel grid; (pixel labels or None when --smooth is 0, soft maps or None)."""
+    if not args.smooth:
+        return None, None
+    start = time.perf_counter()
+    labels, soft = smooth.refine(model, picture, color_labels, args.space, args.smooth, args.neighbours)
+    if not args.quiet:
+        _say(f"--smooth {args.smooth:g}, {args.neighbours} neighbours: refined on the pixel grid in "
+             f"{time.perf_counter() - start:.2f} s")
+    return labels, soft
 
 
 def _search(picture, args):
@@ -175,38 +187,58 @@ def _segment(args):
                                "--plot-convergence; run them with the k it finds.")
     if model is not None and args.space != "rgb" and args.space != space:
         raise image.ImageError(f"--space {args.space}: the model in {args.model} was fitted in {space}; drop --space.")
+    if model is not None and args.smooth:
+        raise image.ImageError("--model paints without fitting, so there is no fit for --smooth to refine; drop one.")
     args.space = space
     method, k = (args.method, args.k) if model is None else (models.method_of(model), len(palette))
+    if method == "kmeans" and (args.proba or args.uncertainty):
+        raise image.ImageError("k-means assigns each pixel wholly to one cluster, so it has no --proba or "
+                               "--uncertainty maps; use --method gmm.")
     output = args.output
     for path in filter(None, (output, args.labels)):
         image.check_output_path(path, [args.image])
+    if args.uncertainty:
+        image.check_output_path(args.uncertainty, [args.image], (".png",))
+    if args.proba and not Path(args.proba).is_dir():
+        raise image.ImageError(f"--proba {args.proba}: no such folder; create it first.")
     for path, suffixes in ((args.trace, (".csv", ".json")), (args.animate, (".gif",)),
                            (args.plot_convergence, (".png",))):
         if path:
             image.check_output_path(path, [args.image], suffixes)
     if args.plot_convergence:
         learn.require_matplotlib()
-    outputs = [Path(p).resolve() for p in (output, args.labels, args.trace, args.animate, args.plot_convergence) if p]
+    outputs = [Path(p).resolve() for p in (output, args.labels, args.trace, args.animate, args.plot_convergence,
+                                           args.uncertainty) if p]
     if len(set(outputs)) < len(outputs):
         raise image.ImageError("two outputs name the same file; give each output its own path.")
     start = time.perf_counter()
     if model is None:
         model, color_labels, seconds = _search(picture, args) if args.quality is not None else _fit(args.method, picture, args)
+        refined, soft = _refine(model, color_labels, picture, args)
         colors = image.model_colors(model, space)
+        seconds = time.perf_counter() - start
     else:
-        color_labels, colors = model.predict(picture.in_space(space)), palette
+        color_labels, colors, refined, soft = model.predict(picture.in_space(space)), palette, None, None
         seconds = time.perf_counter() - start
     k = len(colors)
-    labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither)
+    labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither,
+                                              labels=refined)
     output = output or _default_output(args, f"{method}_k{k}")
     written = [_write(output, image.paint(labels, palette), picture, [args.image], show=not args.json)]
     if args.labels:
         written.append(str(image.save_labels(args.labels, labels)))
+    if args.proba or args.uncertainty:
+        soft = soft or smooth.SoftMaps.of_model(model, picture, space)
+        if args.proba:
+            written += [str(path) for path in soft.save(args.proba, Path(args.image).stem)]
+        if args.uncertainty:
+            written.append(str(soft.save_uncertainty(args.uncertainty)))
     written += _write_iteration_views(args, model, picture, k=k)
     if args.json:
         objective = "lower_bound" if method == "gmm" else "inertia"
         print(json.dumps(dict(
             image=str(args.image), k=k, method=method, space=space, palette=args.palette, dither=args.dither,
+            smooth=args.smooth, neighbours=args.neighbours,
             n_iter=int(getattr(model, "n_iter_", 0)), objective=objective,  # 0 and None for a --model, not fitted here
             objective_value=float(getattr(model, objective + "_")) if hasattr(model, objective + "_") else None,
             seconds=seconds,
@@ -267,8 +299,10 @@ def _demo(args):
     for path in names.values():
         image.check_output_path(path, [args.image])
     fits = [_fit(method, picture, args) for method in ("gmm", "kmeans")]
+    refined = [_refine(model, color_labels, picture, args)[0] for model, color_labels, _ in fits]
     painted = [quality.paint(picture, model, color_labels, image.model_colors(model, args.space), args.space,
-                             dither=args.dither) for model, color_labels, _ in fits]
+                             dither=args.dither, labels=labels)
+               for (model, color_labels, _), labels in zip(fits, refined)]
     (gmm, _, gmm_seconds), (km, _, km_seconds) = fits
     panels = [
         picture.rgb,
@@ -277,8 +311,9 @@ def _demo(args):
     ]
     for name, panel in zip(("k_GMM", "kmeans", "GEN_GMM"), panels[1:]):
         _write(names[name], panel, picture, [args.image])
-    captions = ["original", f"GMM, k={models.k_of(gmm)}, mean log-likelihood {gmm.lower_bound_:.4f}",
-                f"k-means, k={models.k_of(km)}, inertia {km.inertia_:.4g}", "generated: pixels drawn from the GMM"]
+    smoothed = f", smoothed (β={args.smooth:g}, {args.neighbours} neighbours)" if args.smooth else ""
+    captions = ["original", f"GMM, k={models.k_of(gmm)}, mean log-likelihood {gmm.lower_bound_:.4f}{smoothed}",
+                f"k-means, k={models.k_of(km)}, inertia {km.inertia_:.4g}{smoothed}", "generated: pixels drawn from the GMM"]
     sheet = image.summary_sheet(panels, [[], painted[0][1], painted[1][1], []], captions)
     _write(names["summary"], sheet, image.Picture(sheet), [args.image])
     rows = [("gmm", gmm.n_iter_, "log-likelihood", gmm.lower_bound_, gmm_seconds, painted[0][2]),
@@ -327,30 +362,37 @@ def _compare(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for method in ("gmm", "kmeans"):
-            image.fit_labels(_make_model(method, few_k, args, None), few, args.space)
+            warm = _make_model(method, few_k, args, None)
+            smooth.refine(warm, few, image.fit_color_labels(warm, few, args.space), args.space, args.smooth,
+                          args.neighbours)
             theirs_for(method, few_k).fit(few.in_space(args.space)[few.distinct[2]])
     rows = []
     for method, objective in (("gmm", "lower_bound_"), ("kmeans", "inertia_")):
         theirs = theirs_for(method, k)
         ours, color_labels, seconds = _fit(method, picture, args)
         start = time.perf_counter()
+        refined, _ = _refine(ours, color_labels, picture, args)
+        seconds += time.perf_counter() - start
+        our_labels = color_labels[picture.distinct[2]] if refined is None else refined[picture.mask]
+        start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             their_labels = theirs.fit(pixels).predict(pixels)
         their_seconds = time.perf_counter() - start
         their_centers = theirs.means_ if method == "gmm" else theirs.cluster_centers_
-        _, _, our_quality = quality.paint(picture, ours, color_labels, image.model_colors(ours, args.space), args.space)
+        _, _, our_quality = quality.paint(picture, ours, color_labels, image.model_colors(ours, args.space), args.space,
+                                          labels=refined)
         their_image_labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
         their_image_labels[picture.mask] = their_labels
         their_quality = quality.measure_pixels(picture, their_image_labels, colour.from_space(their_centers, args.space))
         rows.append(dict(
             method=method, k=k, n_pixels=len(pixels), objective=objective.rstrip("_"),
-            space=args.space,
+            space=args.space, smooth=args.smooth, neighbours=args.neighbours,
             emseg=dict(seconds=seconds, n_iter=int(ours.n_iter_), value=float(getattr(ours, objective)),
                        **our_quality.as_dict()),
             sklearn=dict(seconds=their_seconds, n_iter=int(theirs.n_iter_), value=float(getattr(theirs, objective)),
                          **their_quality.as_dict()),
-            adjusted_rand_index=float(adjusted_rand_score(color_labels[picture.distinct[2]], their_labels)),
+            adjusted_rand_index=float(adjusted_rand_score(our_labels, their_labels)),
             speedup=their_seconds / seconds,
         ))
     if args.json:
@@ -375,6 +417,8 @@ def _batch(args):
         from segment import batch
     except ImportError:
         raise learn.MissingDependency("emseg batch runs on Dask, which is not installed; pip install 'emseg[distributed]'") from None
+    if args.smooth and not args.per_image:
+        raise ValueError("--smooth refines each image's own fit on its pixel grid; use it with --per-image.")
     paths = image.expand_inputs(args.inputs)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -389,7 +433,8 @@ def _batch(args):
         if args.per_image:
             progress = BatchProgress("fitted and painted", len(paths), args.quiet)
             written, failures = batch.run_on_workers(
-                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, on_done=progress)
+                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, args.smooth,
+                args.neighbours, on_done=progress)
         else:
             written, failures = _batch_shared(client, batch, model, paths, outputs, args)
     for path, measured in written:
@@ -469,6 +514,15 @@ def _add_space(sub):
                           "(times 100); the painted colours are the means converted back to sRGB (default: rgb)")
 
 
+def _add_smooth(sub):
+    sub.add_argument("--smooth", type=_non_negative_float, default=0.0, metavar="BETA",
+                     help="refine the fit on the pixel grid with a Potts prior of strength BETA: neighbouring "
+                          "pixels prefer one segment (mean-field EM for gmm, ICM for kmeans; about 0.5 to 2 "
+                          "cleans up noise; 0: no smoothing, the ordinary fit) (default: 0)")
+    sub.add_argument("--neighbours", type=int, choices=(4, 8), default=4,
+                     help="the neighbourhood of --smooth: 4 (edges) or 8 (edges and corners) (default: 4)")
+
+
 def _add_dither(sub):
     sub.add_argument("--dither", choices=quality.DITHERS, default="none",
                      help="paint with Floyd-Steinberg error diffusion in the fit's space, towards the model's "
@@ -499,6 +553,13 @@ def build_parser():
                          help="paint with each cluster's mean colour, or with k well-separated colours (default: means)")
     _add_space(segment)
     _add_dither(segment)
+    _add_smooth(segment)
+    segment.add_argument("--proba", metavar="DIR",
+                         help="write each component's responsibility per pixel to DIR/IMAGE-STEM_pKK.png, 16-bit "
+                              "grey (65535 = 1; 8 bits would round away responsibilities below 0.002); gmm only")
+    segment.add_argument("--uncertainty", metavar="FILE",
+                         help="write each pixel's entropy of the responsibilities divided by log k as a 16-bit "
+                              "grey .png (0: certain, 65535: all components equally likely); gmm only")
     segment.add_argument("--quality", type=_non_negative_float, metavar="DELTA_E",
                          help="fit the smallest k whose mean CIEDE2000 ΔE is at most DELTA_E (doubling, then "
                               "bisection, warm-started; -k is ignored); exit status 1 if even --k-max misses it")
@@ -533,6 +594,7 @@ def build_parser():
     demo.add_argument("-o", "--output", default=".", metavar="OUTDIR", help="folder for the four images (default: .)")
     _add_space(demo)
     _add_dither(demo)
+    _add_smooth(demo)
 
     explain = commands.add_parser(
         "explain", help="Print the first EM iterations on a tiny copy of the image, step by step.",
@@ -563,11 +625,13 @@ def build_parser():
     batch.add_argument("--workers", type=_positive_int, default=2, help="worker processes of the local cluster (default: 2)")
     _add_fit_options(batch)
     _add_space(batch)
+    _add_smooth(batch)
     batch.set_defaults(handler=_batch, per_image=False)
 
     compare = add("compare", "Fit emseg's and scikit-learn's models on the same pixels and seed; report time (after an untimed warm-up fit of both on a thumbnail) and agreement.", _compare)
     compare.add_argument("--json", action="store_true", help="machine-readable output")
     _add_space(compare)
+    _add_smooth(compare)
     return parser
 
 
