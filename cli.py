@@ -100,7 +100,9 @@ def _refine(model, color_labels, picture, args):
     if not args.smooth:
         return None, None
     start = time.perf_counter()
-    labels, soft = smooth.refine(model, picture, color_labels, args.space, args.smooth, args.neighbours)
+    progress = Progress("smooth", args.quiet)
+    labels, soft = smooth.refine(model, picture, color_labels, args.space, args.smooth, args.neighbours, progress)
+    progress.close()
     if not args.quiet:
         _say(f"--smooth {args.smooth:g}, {args.neighbours} neighbours: refined on the pixel grid in "
              f"{time.perf_counter() - start:.2f} s")

@@ -36,7 +36,7 @@ def pixel_index(picture):
     return index
 
 
-def refine(model, picture, color_labels, space="rgb", beta=0.0, neighbours=4):
+def refine(model, picture, color_labels, space="rgb", beta=0.0, neighbours=4, callback=None):
     """Each pixel's label after refining a fitted model on the pixel grid with a Potts prior of strength ``beta``.
 
     Parameters
@@ -50,6 +50,9 @@ def refine(model, picture, color_labels, space="rgb", beta=0.0, neighbours=4):
     beta : float
         β >= 0; 0 returns the ordinary fit's labels, exactly.
     neighbours : {4, 8}
+    callback : callable or None
+        ``callback(n_iter, objective)`` after every grid iteration: the free energy per
+        pixel for a mixture, the ICM cost per pixel for k-means.
 
     Returns
     -------
@@ -65,10 +68,10 @@ def refine(model, picture, color_labels, space="rgb", beta=0.0, neighbours=4):
     if models.method_of(model) == "kmeans":
         centers, labels, _ = kmeans_spatial.icm(index, colors, model.cluster_centers_,
                                                 image.pixel_labels(picture, color_labels), beta, neighbours,
-                                                max_iter=model.max_iter)
+                                                max_iter=model.max_iter, callback=callback)
         model.cluster_centers_ = centers
         return labels, None
-    fit = em_spatial.fit_grid(model, index, colors, beta, neighbours)
+    fit = em_spatial.fit_grid(model, index, colors, beta, neighbours, callback=callback)
     labels = fit.resp.argmax(axis=2)  # ties to the lowest k, as predict
     labels[~picture.mask] = -1
     return labels, SoftMaps(picture, resp=fit.resp)
