@@ -198,16 +198,6 @@ class GridFit:
     converged: bool
 
 
-def initial_resp(model, index, colors, dtype=np.float32):
-    """Each pixel's responsibilities under a fitted mixture, (height, width, K) of ``dtype``, from its colour's.
-
-    Evaluated once per distinct colour; 0 for pixels left out.
-    """
-    resp = model.predict_proba(colors).astype(dtype)[index]
-    resp[index < 0] = 0.0
-    return resp
-
-
 def fit_grid(model, index, colors, beta, neighbours=4, max_iter=None, tol=None, resp=None, sweep=mean_field_sweep,
              callback=None):
     """Refine a fitted `em.GaussianMixture` on the pixel grid by mean-field EM; sets its parameters, returns a `GridFit`.
@@ -226,7 +216,9 @@ def fit_grid(model, index, colors, beta, neighbours=4, max_iter=None, tol=None, 
     max_iter, tol : int, float or None
         None takes the model's; EM stops when F per pixel changes by less than ``tol``.
     resp : ndarray of shape (height, width, K) or None
-        Starting q (float32 or float64); None takes the model's responsibilities (`initial_resp`, float32).
+        Starting q (float32 or float64), updated in place. None starts from zeros in float32: the first
+        sweep then gives each pixel the model's responsibilities times the prior of the neighbours visited
+        before it, and no pass over every pixel is spent on a start that sweep overwrites.
     sweep : `mean_field_sweep` or `mean_field_sweep_reference`
     callback : callable or None
         ``callback(n_iter, free_energy)`` after every iteration.
@@ -236,7 +228,7 @@ def fit_grid(model, index, colors, beta, neighbours=4, max_iter=None, tol=None, 
     max_iter = model.max_iter if max_iter is None else max_iter
     tol = model.tol if tol is None else tol
     covariance_type = model.covariance_type
-    resp = initial_resp(model, index, colors) if resp is None else resp
+    resp = np.zeros((*index.shape, model.n_components), dtype=np.float32) if resp is None else resp
     n_pixels = int((index >= 0).sum())
     weights, means, covariances, factors = model._fitted_params()
     free_energies, converged, n_iter = [], False, 0

@@ -19,7 +19,9 @@ covariance, and one disagreeing neighbour costs as much as moving a colour
 
 ICM alternates two steps, each of which can only lower E: every pixel takes
 the label of least cost given its neighbours' labels (a sweep), then every
-centre becomes the mean of its pixels. It stops when a sweep changes no label.
+centre becomes the mean of its pixels. It stops when a sweep changes no label,
+or lowers E per pixel by less than ``tol`` (1e-3 by default, the mixture's
+default tolerance on its free energy per pixel, in the same units).
 
 Determinism: a sweep visits the pixels in four phases, by the parities of row
 and column. Two pixels of one phase are never neighbours, even in the
@@ -189,7 +191,7 @@ def _icm_phase(index, colors, sq_dist, labels, beta, offsets, later, py, px, nk,
 
 # ---------------------------------------------------------------- the loop
 
-def icm(index, colors, centers, labels, beta, neighbours=4, max_iter=100, sweep=icm_sweep, callback=None):
+def icm(index, colors, centers, labels, beta, neighbours=4, max_iter=100, tol=1e-3, sweep=icm_sweep, callback=None):
     """Refine a k-means fit on the pixel grid by ICM until no label changes; returns (centers, labels, costs).
 
     Parameters
@@ -205,6 +207,8 @@ def icm(index, colors, centers, labels, beta, neighbours=4, max_iter=100, sweep=
         The Potts interaction β >= 0, in units of the scaled cost (module docstring).
     neighbours : {4, 8}
     max_iter : int
+    tol : float
+        Stop when a sweep lowers E / n_pixels by less than this.
     sweep : `icm_sweep` or `icm_sweep_reference`
     callback : callable or None
         ``callback(n_iter, cost)`` after every sweep.
@@ -234,6 +238,6 @@ def icm(index, colors, centers, labels, beta, neighbours=4, max_iter=100, sweep=
         costs.append(cost / n_pixels)
         if callback is not None:
             callback(n_iter, costs[-1])
-        if n_changed == 0:
+        if n_changed == 0 or (len(costs) > 1 and costs[-2] - costs[-1] < tol):
             break
     return centers, labels, costs
