@@ -5,6 +5,8 @@ and a known truth; the kernels are checked against the readable NumPy sweeps,
 the free energy against its definition, the entropy against scipy.
 """
 
+import json
+
 import numba
 import numpy as np
 import pytest
@@ -248,3 +250,18 @@ def test_library_refuses_bad_beta_and_neighbours(regions):
         smooth.refine(GaussianMixture(2), picture, None, beta=-0.5)
     with pytest.raises(ValueError, match="neighbours=6"):
         smooth.refine(GaussianMixture(2), picture, None, beta=1.0, neighbours=6)
+
+
+def test_compare_reports_the_smoothed_fit(regions, tmp_path, capsys):
+    path = tmp_path / "noisy.png"
+    Image.fromarray(regions[1][:24, :32]).save(path)
+    assert cli.main(["compare", str(path), "-k", "3", "--smooth", "1", "--neighbours", "8", "--json", "--quiet"]) == 0
+    rows = json.loads(capsys.readouterr().out)["results"]
+    assert [(row["smooth"], row["neighbours"]) for row in rows] == [(1.0, 8), (1.0, 8)]
+
+
+def test_batch_smooths_only_per_image(regions, tmp_path, capsys):
+    path = tmp_path / "noisy.png"
+    Image.fromarray(regions[1]).save(path)
+    assert cli.main(["batch", str(path), "-o", str(tmp_path / "out"), "--smooth", "1"]) == 1
+    assert "use it with --per-image" in capsys.readouterr().err
