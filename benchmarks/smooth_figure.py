@@ -6,7 +6,7 @@ china.jpg at half size with Gaussian noise (σ = 40 per channel, seed 0), a
 diagonal mixture of k = 6 fitted as ``emseg segment`` fits it, painted plain
 and refined with a Potts prior (β = 1.5, 8 neighbours), and the refined fit's
 uncertainty (entropy / log k, white = certain). The captions give the mean
-ΔE00 of each painting against the *clean* photo.
+ΔE00 of each painting against the *clean* photo, in ASCII (Pillow's bundled font has no Greek letters).
 """
 
 import argparse
@@ -33,7 +33,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     noisy = np.clip(np.rint(clean + rng.normal(0.0, SIGMA, clean.shape)), 0, 255).astype(np.uint8)
     picture, reference = image.Picture(noisy), image.Picture(clean)
-    panels, palettes, captions = [noisy], [[]], [f"china.jpg with noise, σ = {SIGMA:g}"]
+    panels, palettes, captions = [noisy], [[]], [f"china.jpg with noise, sigma = {SIGMA:g}"]
     for beta in (0.0, BETA):
         model = GaussianMixture(K, random_state=0)
         color_labels = image.fit_color_labels(model, picture)
@@ -42,8 +42,8 @@ def main(argv=None):
         against_clean = quality.measure_pixels(reference, labels, palette)
         panels.append(image.paint(labels, palette))
         palettes.append(palette)
-        which = "plain fit, β = 0" if beta == 0 else f"smoothed, β = {beta:g}, {NEIGHBOURS} neighbours"
-        captions.append(f"GMM k = {K}, {which}: mean ΔE00 to the clean photo {against_clean.delta_e2000_mean:.1f}")
+        which = "plain fit, beta = 0" if beta == 0 else f"smoothed, beta = {beta:g}, {NEIGHBOURS} neighbours"
+        captions.append(f"GMM k = {K}, {which}: mean CIEDE2000 to the clean photo {against_clean.delta_e2000_mean:.1f}")
     certainty = np.rint(255 * (1 - soft.entropy() / np.log(K))).astype(np.uint8)
     panels.append(np.repeat(certainty[:, :, None], 3, axis=2))
     palettes.append([])
