@@ -109,6 +109,18 @@ def _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp):
     for d in range(n_features):
         for b in range(n):
             xb[d, b] = X[start + b, d]
+    if n_features == 3:
+        # RGB: one pass per component, the sum in a register. Its additions are
+        # those of the general loop below, in the same order (0 + a is a), so
+        # it rounds the same; the general loop reads and writes lp[k] 5 times.
+        x0, x1, x2 = xb[0], xb[1], xb[2]
+        for k in range(n_components):
+            m0, m1, m2 = means[k, 0], means[k, 1], means[k, 2]
+            p0, p1, p2 = precisions[k, 0], precisions[k, 1], precisions[k, 2]
+            for b in range(n):
+                t0, t1, t2 = x0[b] - m0, x1[b] - m1, x2[b] - m2
+                lp[k, b] = const[k] - 0.5 * (t0 * t0 * p0 + t1 * t1 * p1 + t2 * t2 * p2)
+        return
     for k in range(n_components):
         for b in range(n):
             lp[k, b] = 0.0
@@ -166,6 +178,30 @@ def _block_weighted_log_prob_full(X, start, stop, means, factors, const, xb, lp)
                 lp[k, b] += y[b] * y[b]
         for b in range(n):
             lp[k, b] = const[k] - 0.5 * lp[k, b]
+
+
+@njit(**JIT_OPTIONS)
+def _log_const(precisions, log_weights):
+    """`_log_gaussian_const_full` for full Cholesky factors (3-D), `_log_gaussian_const` for diagonal precisions.
+
+    numba resolves the branch on ``ndim`` when it compiles, so each covariance
+    form gets its own machine code. The kernels used to take the two functions
+    as arguments instead; but numba types a function argument by the
+    function's address in memory, so the on-disk cache never matched in a new
+    process, and every ``emseg`` run compiled `_predict` again.
+    """
+    if precisions.ndim == 3:
+        return _log_gaussian_const_full(precisions, log_weights)
+    return _log_gaussian_const(precisions, log_weights)
+
+
+@njit(**JIT_OPTIONS)
+def _block_log_prob(X, start, stop, means, precisions, const, xb, lp):
+    """`_block_weighted_log_prob_full` or `_block_weighted_log_prob`, by ``precisions.ndim``, as `_log_const`."""
+    if precisions.ndim == 3:
+        _block_weighted_log_prob_full(X, start, stop, means, precisions, const, xb, lp)
+    else:
+        _block_weighted_log_prob(X, start, stop, means, precisions, const, xb, lp)
 
 
 @njit(**JIT_OPTIONS)
@@ -385,14 +421,11 @@ def reduce_lanes_full(lane_n, lane_x, lane_dd, nk, sum_x, sum_dd):
 
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
-def _e_step_into(X, means, precisions, log_weights, out, want, log_const, block_log_prob):
-    """Fill ``out`` (n_samples, n_components) with log γ (want=0), γ (want=1) or log π_k N(x | k) (want=2); return log p(x_n).
-
-    ``log_const`` and ``block_log_prob`` are the jitted functions of the covariance form (`_evaluators`).
-    """
+def _e_step_into(X, means, precisions, log_weights, out, want):
+    """Fill ``out`` (n_samples, n_components) with log γ (want=0), γ (want=1) or log π_k N(x | k) (want=2); return log p(x_n)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    const = log_const(precisions, log_weights)
+    const = _log_const(precisions, log_weights)
     log_p = np.empty(n_samples, dtype=np.float64)
     for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, resp, log_norm, work = _scratch(n_components, n_features)
@@ -400,7 +433,7 @@ def _e_step_into(X, means, precisions, log_weights, out, want, log_const, block_
         for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
             n = stop - start
-            block_log_prob(X, start, stop, means, precisions, const, xb, lp)
+            _block_log_prob(X, start, stop, means, precisions, const, xb, lp)
             _block_e_step(lp, n, resp, log_norm, work)
             for b in range(n):
                 log_p[start + b] = log_norm[b]
@@ -415,64 +448,72 @@ def _e_step_into(X, means, precisions, log_weights, out, want, log_const, block_
 def e_step(X, means, precisions, log_weights):
     """Numba version of `reference.e_step`: log_resp of shape (n_samples, n_components), log_norm of shape (n_samples,)."""
     log_resp = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    log_norm = _e_step_into(X, means, precisions, log_weights, log_resp, 0, *_evaluators(precisions))
+    log_norm = _e_step_into(X, means, precisions, log_weights, log_resp, 0)
     return log_resp, log_norm
 
 
 def weighted_log_prob(X, means, precisions, log_weights):
     """Numba version of `reference.weighted_log_prob`: log π_k + log N(x_n | k), shape (n_samples, n_components)."""
     out = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    _e_step_into(X, means, precisions, log_weights, out, 2, *_evaluators(precisions))
+    _e_step_into(X, means, precisions, log_weights, out, 2)
     return out
 
 
 def predict_proba(X, means, precisions, log_weights):
     """Numba version of `reference.predict_proba`: responsibilities, shape (n_samples, n_components)."""
     resp = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
-    _e_step_into(X, means, precisions, log_weights, resp, 1, *_evaluators(precisions))
+    _e_step_into(X, means, precisions, log_weights, resp, 1)
     return resp
 
 
 def score_samples(X, means, precisions, log_weights):
     """Numba version of `reference.score_samples`: log p(x_n), shape (n_samples,)."""
     # no responsibilities are kept, so nothing of size (n_samples, n_components) is allocated
-    return _e_step_into(X, means, precisions, log_weights, np.empty((X.shape[0], 0), dtype=np.float64), 1,
-                        *_evaluators(precisions))
-
-
-def _evaluators(precisions):
-    """The jitted (constant, block log-probability) pair for diagonal precisions or full Cholesky factors."""
-    if precisions.ndim == 3:
-        return _log_gaussian_const_full, _block_weighted_log_prob_full
-    return _log_gaussian_const, _block_weighted_log_prob
+    return _e_step_into(X, means, precisions, log_weights, np.empty((X.shape[0], 0), dtype=np.float64), 1)
 
 
 def predict(X, means, precisions, log_weights):
     """Numba version of `reference.predict`: the most responsible component, ties to the lowest k."""
-    return _predict(X, means, precisions, log_weights, *_evaluators(precisions))
+    return _predict(X, means, precisions, log_weights)
 
 
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
-def _predict(X, means, precisions, log_weights, log_const, block_log_prob):
-    """`predict` with the covariance form's jitted functions (`_evaluators`)."""
+def _predict(X, means, precisions, log_weights):
+    """`predict`, for diagonal precisions or full Cholesky factors."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    const = log_const(precisions, log_weights)
+    const = _log_const(precisions, log_weights)
     labels = np.empty(n_samples, dtype=np.int64)
     for c in prange(count_chunks(n_samples, CHUNK_SIZE)):
         xb, lp, _, best, _ = _scratch(n_components, n_features)
+        indices = np.empty((2, BLOCK), dtype=np.int64)
         chunk_start, chunk_stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
         for start in range(chunk_start, chunk_stop, BLOCK):
             stop = min(start + BLOCK, chunk_stop)
-            n = stop - start
-            block_log_prob(X, start, stop, means, precisions, const, xb, lp)
-            for b in range(n):
-                best[b] = lp[0, b]
-                labels[start + b] = 0
-            for k in range(1, n_components):
-                for b in range(n):
-                    if lp[k, b] > best[b]:
-                        best[b] = lp[k, b]
-                        labels[start + b] = k
+            _block_log_prob(X, start, stop, means, precisions, const, xb, lp)
+            most = _most_probable(lp, stop - start, best, indices)
+            for b in range(stop - start):
+                labels[start + b] = most[b]
     return labels
+
+
+@njit(**JIT_OPTIONS)
+def _most_probable(lp, n, best, indices):
+    """The row of ``indices`` (shape (2, BLOCK)) holding argmax_k lp[k, b] for b < n; ties to the lowest k.
+
+    ``best`` is scratch. Each pass over the block reads the indices so far
+    from one row and writes them to the other, so the loop vectorises to a
+    blend and a plain store, as in `kmeans._kernels._nearest_in_block`; a
+    branch writing the labels in place did not vectorise.
+    """
+    top, updated = indices[0], indices[1]
+    for b in range(n):
+        best[b] = lp[0, b]
+        top[b] = 0
+    for k in range(1, lp.shape[0]):
+        for b in range(n):
+            updated[b] = k if lp[k, b] > best[b] else top[b]
+            best[b] = lp[k, b] if lp[k, b] > best[b] else best[b]
+        top, updated = updated, top
+    return top

@@ -99,3 +99,27 @@ def test_exp_of_minus_infinity_and_underflow_is_zero():
     x = np.array([-np.inf, -709.0, -1e308, 0.0])
     _kernels._exp_nonpositive(x, np.empty(4), 4)
     assert x.tolist() == [0.0, 0.0, 0.0, 1.0]
+
+
+def test_no_kernel_is_compiled_for_a_function_argument():
+    """numba types a jitted function passed as an argument by its address in memory.
+
+    Such a signature never matches the on-disk cache in a new process, so the
+    kernel compiled again in every ``emseg`` run. The covariance form is
+    chosen inside the kernels instead (`_kernels._block_log_prob`).
+    """
+    from numba import types
+    from numba.core.registry import CPUDispatcher
+
+    X = make_blobs(300, 3, 2)
+    means, precisions, log_weights = params_for(X, 2)
+    factors = np.array([np.diag(np.sqrt(p)) for p in precisions])
+    for form in (precisions, factors):  # diagonal, then full (upper Cholesky factors)
+        _kernels.predict(X, means, form, log_weights)
+        _kernels.predict_proba(X, means, form, log_weights)
+    dispatchers = [getattr(f, "__wrapped__", f) for f in vars(_kernels).values()]
+    dispatchers = [d for d in dispatchers if isinstance(d, CPUDispatcher)]
+    assert _kernels._predict.__wrapped__ in dispatchers
+    bad = [(d.__name__, sig) for d in dispatchers for sig in d.signatures
+           if any(isinstance(t, types.Dispatcher) for t in sig)]
+    assert bad == []
