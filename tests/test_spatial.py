@@ -274,3 +274,21 @@ def test_batch_smooths_only_per_image(regions, tmp_path, capsys):
     Image.fromarray(regions[1]).save(path)
     assert cli.main(["batch", str(path), "-o", str(tmp_path / "out"), "--smooth", "1"]) == 1
     assert "use it with --per-image" in capsys.readouterr().err
+
+
+def test_batch_per_image_smooths_as_segment_does(regions, tmp_path, capsys):
+    path = tmp_path / "noisy.png"
+    Image.fromarray(regions[1][:24, :32]).save(path)
+    args = ["-k", "3", "--smooth", "1", "--neighbours", "8"]
+    distributed = pytest.importorskip("distributed")  # batch's optional dependency
+    # a Dask cluster in this process (a worker thread, no worker processes to start): the kernels are loaded already
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        assert cli.main(["batch", str(path), "-o", str(tmp_path / "out"), "--per-image", "--scheduler",
+                         cluster.scheduler_address, *args]) == 0
+    assert cli.main(["segment", str(path), "-o", str(tmp_path / "alone.png"), "--quiet", *args]) == 0
+    assert cli.main(["segment", str(path), "-o", str(tmp_path / "plain.png"), "--quiet", "-k", "3"]) == 0
+    batch, alone, plain = (np.asarray(Image.open(p)) for p in
+                           (tmp_path / "out" / "noisy_gmm_k3.png", tmp_path / "alone.png", tmp_path / "plain.png"))
+    np.testing.assert_array_equal(batch, alone)
+    assert (alone != plain).any()  # smoothing changed the painting: the equality above can fail
+
