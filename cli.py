@@ -21,6 +21,8 @@ from em.reference import COVARIANCE_TYPES  # noqa: E402
 from segment import colour, image, learn, models, quality, report, smooth  # noqa: E402
 
 PROG = "emseg"
+# the objectives of `_objective` as the demo's table and captions name them; all but the inertia are per pixel
+OBJECTIVE_NAMES = dict(lower_bound="log-likelihood", inertia="inertia", free_energy="free energy", icm_cost="ICM cost")
 
 
 # ---------------------------------------------------------------- helpers
@@ -54,13 +56,17 @@ def _say(message):
 
 
 class Progress:
-    """Iteration and lower bound on one stderr line, only on a terminal and once a fit has run a second."""
+    """Iteration and lower bound on one stderr line, only on a terminal and once a fit has run a second.
+
+    ``last`` keeps the last (iteration, value) reported, shown or not.
+    """
 
     def __init__(self, label, quiet):
-        self.label, self.start, self.shown = label, time.perf_counter(), False
+        self.label, self.start, self.shown, self.last = label, time.perf_counter(), False, None
         self.enabled = not quiet and sys.stderr.isatty()
 
     def __call__(self, n_iter, value):
+        self.last = (n_iter, value)
         if self.enabled and time.perf_counter() - self.start > 1.0:
             sys.stderr.write(f"\r{self.label}: iteration {n_iter}, {value:.6f}   ")
             self.shown = True
@@ -96,17 +102,31 @@ def _fit(method, picture, args):
 
 
 def _refine(model, color_labels, picture, args):
-    """--smooth: the fit refined on the pixel grid; (pixel labels or None when --smooth is 0, soft maps or None)."""
+    """--smooth: the fit refined on the pixel grid; returns (pixel labels, soft maps, grid fit, seconds).
+
+    Without --smooth: (None, None, None, 0). The grid fit is (iterations, objective name, its last value per
+    pixel): the mean-field free energy for gmm, the ICM cost (`kmeans.spatial.icm`) for kmeans; soft maps
+    only for gmm.
+    """
     if not args.smooth:
-        return None, None
+        return None, None, None, 0.0
     start = time.perf_counter()
     progress = Progress("smooth", args.quiet)
     labels, soft = smooth.refine(model, picture, color_labels, args.space, args.smooth, args.neighbours, progress)
     progress.close()
+    seconds = time.perf_counter() - start
     if not args.quiet:
-        _say(f"--smooth {args.smooth:g}, {args.neighbours} neighbours: refined on the pixel grid in "
-             f"{time.perf_counter() - start:.2f} s")
-    return labels, soft
+        _say(f"--smooth {args.smooth:g}, {args.neighbours} neighbours: refined on the pixel grid in {seconds:.2f} s")
+    n_iter, value = progress.last
+    return labels, soft, (n_iter, "free_energy" if models.method_of(model) == "gmm" else "icm_cost", value), seconds
+
+
+def _objective(model, grid):
+    """(iterations, objective name, value) of the fit that chose the labels: the grid fit when smoothed."""
+    if grid is not None:
+        return grid
+    objective = "lower_bound" if models.method_of(model) == "gmm" else "inertia"
+    return model.n_iter_, objective, getattr(model, objective + "_")
 
 
 def _search(picture, args):
@@ -216,11 +236,11 @@ def _segment(args):
     start = time.perf_counter()
     if model is None:
         model, color_labels, seconds = _search(picture, args) if args.quality is not None else _fit(args.method, picture, args)
-        refined, soft = _refine(model, color_labels, picture, args)
+        refined, soft, grid, _ = _refine(model, color_labels, picture, args)
         colors = image.model_colors(model, space)
         seconds = time.perf_counter() - start
     else:
-        color_labels, colors, refined, soft = model.predict(picture.in_space(space)), palette, None, None
+        color_labels, colors, refined, soft, grid = model.predict(picture.in_space(space)), palette, None, None, None
         seconds = time.perf_counter() - start
     k = len(colors)
     labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither,
@@ -237,12 +257,16 @@ def _segment(args):
             written.append(str(soft.save_uncertainty(args.uncertainty)))
     written += _write_iteration_views(args, model, picture, k=k)
     if args.json:
-        objective = "lower_bound" if method == "gmm" else "inertia"
+        # the fit that chose the labels: with --smooth the grid fit (its free energy or ICM cost per pixel), and
+        # the fit on the distinct colours it started from under color_fit; 0 and None for a --model, not fitted here
+        n_iter, objective, value = _objective(model, grid) if hasattr(model, "n_iter_") else (0, None, None)
+        color_fit = _objective(model, None) if grid is not None else None
         print(json.dumps(dict(
             image=str(args.image), k=k, method=method, space=space, palette=args.palette, dither=args.dither,
             smooth=args.smooth, neighbours=args.neighbours,
-            n_iter=int(getattr(model, "n_iter_", 0)), objective=objective,  # 0 and None for a --model, not fitted here
-            objective_value=float(getattr(model, objective + "_")) if hasattr(model, objective + "_") else None,
+            n_iter=int(n_iter), objective=objective, objective_value=None if value is None else float(value),
+            color_fit=None if color_fit is None else dict(n_iter=int(color_fit[0]), objective=color_fit[1],
+                                                          objective_value=float(color_fit[2])),
             seconds=seconds,
             **measured.as_dict(), outputs=written)))
         return 0
@@ -301,11 +325,14 @@ def _demo(args):
     for path in names.values():
         image.check_output_path(path, [args.image])
     fits = [_fit(method, picture, args) for method in ("gmm", "kmeans")]
-    refined = [_refine(model, color_labels, picture, args)[0] for model, color_labels, _ in fits]
+    refined = [_refine(model, color_labels, picture, args) for model, color_labels, _ in fits]
     painted = [quality.paint(picture, model, color_labels, image.model_colors(model, args.space), args.space,
                              dither=args.dither, labels=labels)
-               for (model, color_labels, _), labels in zip(fits, refined)]
+               for (model, color_labels, _), (labels, *_) in zip(fits, refined)]
     (gmm, _, gmm_seconds), (km, _, km_seconds) = fits
+    gmm_seconds, km_seconds = gmm_seconds + refined[0][3], km_seconds + refined[1][3]  # the seconds include smoothing
+    (gmm_iter, gmm_objective, gmm_value), (km_iter, km_objective, km_value) = (
+        _objective(model, grid) for (model, _, _), (_, _, grid, _) in zip(fits, refined))
     panels = [
         picture.rgb,
         *(image.paint(labels, palette) for labels, palette, _ in painted),
@@ -314,12 +341,13 @@ def _demo(args):
     for name, panel in zip(("k_GMM", "kmeans", "GEN_GMM"), panels[1:]):
         _write(names[name], panel, picture, [args.image])
     smoothed = f", smoothed (β={args.smooth:g}, {args.neighbours} neighbours)" if args.smooth else ""
-    captions = ["original", f"GMM, k={models.k_of(gmm)}, mean log-likelihood {gmm.lower_bound_:.4f}{smoothed}",
-                f"k-means, k={models.k_of(km)}, inertia {km.inertia_:.4g}{smoothed}", "generated: pixels drawn from the GMM"]
+    captions = ["original", f"GMM, k={models.k_of(gmm)}, {OBJECTIVE_NAMES[gmm_objective]} {gmm_value:.4f}{smoothed}",
+                f"k-means, k={models.k_of(km)}, {OBJECTIVE_NAMES[km_objective]} {km_value:.4g}{smoothed}",
+                "generated: pixels drawn from the GMM"]
     sheet = image.summary_sheet(panels, [[], painted[0][1], painted[1][1], []], captions)
     _write(names["summary"], sheet, image.Picture(sheet), [args.image])
-    rows = [("gmm", gmm.n_iter_, "log-likelihood", gmm.lower_bound_, gmm_seconds, painted[0][2]),
-            ("kmeans", km.n_iter_, "inertia", km.inertia_, km_seconds, painted[1][2])]
+    rows = [("gmm", gmm_iter, OBJECTIVE_NAMES[gmm_objective], gmm_value, gmm_seconds, painted[0][2]),
+            ("kmeans", km_iter, OBJECTIVE_NAMES[km_objective], km_value, km_seconds, painted[1][2])]
     print(f"{'method':<8} {'iterations':>10} {'objective':>15} {'value':>16} {'seconds':>8} "
           f"{'PSNR dB':>8} {'mean ΔE00':>10} {'p95 ΔE00':>9}  (space {args.space})")
     for method, n_iter, objective, value, seconds, measured in rows:
@@ -373,7 +401,7 @@ def _compare(args):
         theirs = theirs_for(method, k)
         ours, color_labels, seconds = _fit(method, picture, args)
         start = time.perf_counter()
-        refined, _ = _refine(ours, color_labels, picture, args)
+        refined = _refine(ours, color_labels, picture, args)[0]
         seconds += time.perf_counter() - start
         our_labels = color_labels[picture.distinct[2]] if refined is None else refined[picture.mask]
         start = time.perf_counter()
@@ -568,7 +596,9 @@ def build_parser():
     segment.add_argument("--json", action="store_true",
                          help="print one JSON object: k, method, space, n_iter, objective, seconds, psnr_db, "
                               "delta_e2000_mean, delta_e2000_p95 and the paths written")
-    segment.add_argument("--trace", metavar="TRACE", help="write every iteration's parameters and objective: .csv or .json")
+    segment.add_argument("--trace", metavar="TRACE", help="write every iteration's parameters and objective: .csv or .json; with --smooth, those "
+                              "of the fit on the distinct colours that the grid refinement starts from (--json "
+                              "reports the grid fit's iterations and free energy)")
     segment.add_argument("--animate", metavar="GIF", help="write an animated .gif, one frame per iteration")
     segment.add_argument("--animate-size", type=_positive_int, default=480, metavar="PIXELS",
                          help="longest side of the animation's frames; the fit keeps full resolution (default: 480)")

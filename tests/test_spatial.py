@@ -292,3 +292,45 @@ def test_batch_per_image_smooths_as_segment_does(regions, tmp_path, capsys):
     np.testing.assert_array_equal(batch, alone)
     assert (alone != plain).any()  # smoothing changed the painting: the equality above can fail
 
+
+@pytest.fixture(scope="module")
+def small_png(tmp_path_factory):
+    path = tmp_path_factory.mktemp("small") / "noisy.png"
+    Image.fromarray(noisy_regions(height=24, width=32)[1]).save(path)
+    return path
+
+
+def test_segment_json_reports_the_grid_fit(small_png, tmp_path, capsys):
+    def segment_json(*extra):
+        assert cli.main(["segment", str(small_png), "-k", "3", "-o", str(tmp_path / "out.png"), "--json", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    plain, smoothed = segment_json(), segment_json("--smooth", "1", "--neighbours", "8")
+    assert plain["color_fit"] is None and plain["objective"] == "lower_bound"
+    # the smoothed run starts from the same fit on the colours, reported as such
+    assert smoothed["color_fit"] == dict(n_iter=plain["n_iter"], objective="lower_bound",
+                                         objective_value=plain["objective_value"])
+    # and reports the grid fit itself, as the library's refinement of that fit gives it
+    picture = image.load(small_png)
+    model = GaussianMixture(3, random_state=0)
+    color_labels = image.fit_color_labels(model, picture)
+    energies = []
+    smooth.refine(model, picture, color_labels, beta=1.0, neighbours=8, callback=lambda n, f: energies.append(f))
+    assert (smoothed["smooth"], smoothed["neighbours"], smoothed["objective"]) == (1.0, 8, "free_energy")
+    assert (smoothed["n_iter"], smoothed["objective_value"]) == (len(energies), energies[-1])
+
+
+def test_demo_smooths_both_fits_and_counts_the_time(small_png, tmp_path, capsys):
+    assert cli.main(["demo", str(small_png), "-k", "3", "-o", str(tmp_path), "--smooth", "1"]) == 0
+    out, err = capsys.readouterr()
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "free energy" in rows["gmm"] and "ICM cost" in rows["kmeans"]
+    # each row's seconds (3 decimals) include its smoothing, reported on stderr (2 decimals, rounded)
+    smoothing = [float(line.split(" in ")[1].split()[0]) for line in err.splitlines() if "refined on the pixel grid" in line]
+    assert [float(rows[m].split()[-4]) >= s - 0.005 for m, s in zip(("gmm", "kmeans"), smoothing)] == [True, True]
+    for method in ("gmm", "kmeans"):  # the panels are the smoothed segmentations, as segment paints them
+        assert cli.main(["segment", str(small_png), "-k", "3", "--method", method, "--smooth", "1", "--quiet",
+                         "-o", str(tmp_path / f"{method}.png")]) == 0
+    for panel, method in (("k_GMM", "gmm"), ("kmeans", "kmeans")):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"{panel}_k=3.png")),
+                                      np.asarray(Image.open(tmp_path / f"{method}.png")))
