@@ -18,9 +18,11 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_imp
 
 from em import select_model  # noqa: E402
 from em.reference import COVARIANCE_TYPES  # noqa: E402
-from segment import colour, image, learn, models, quality, report  # noqa: E402
+from segment import colour, image, learn, models, quality, report, smooth  # noqa: E402
 
 PROG = "emseg"
+# the objectives of `_objective` as the demo's table and captions name them; all but the inertia are per pixel
+OBJECTIVE_NAMES = dict(lower_bound="log-likelihood", inertia="inertia", free_energy="free energy", icm_cost="ICM cost")
 
 
 # ---------------------------------------------------------------- helpers
@@ -54,13 +56,17 @@ def _say(message):
 
 
 class Progress:
-    """Iteration and lower bound on one stderr line, only on a terminal and once a fit has run a second."""
+    """Iteration and lower bound on one stderr line, only on a terminal and once a fit has run a second.
+
+    ``last`` keeps the last (iteration, value) reported, shown or not.
+    """
 
     def __init__(self, label, quiet):
-        self.label, self.start, self.shown = label, time.perf_counter(), False
+        self.label, self.start, self.shown, self.last = label, time.perf_counter(), False, None
         self.enabled = not quiet and sys.stderr.isatty()
 
     def __call__(self, n_iter, value):
+        self.last = (n_iter, value)
         if self.enabled and time.perf_counter() - self.start > 1.0:
             sys.stderr.write(f"\r{self.label}: iteration {n_iter}, {value:.6f}   ")
             self.shown = True
@@ -93,6 +99,34 @@ def _fit(method, picture, args):
         color_labels = image.fit_color_labels(model, picture, args.space)
     progress.close()
     return model, color_labels, time.perf_counter() - start
+
+
+def _refine(model, color_labels, picture, args):
+    """--smooth: the fit refined on the pixel grid; returns (pixel labels, soft maps, grid fit, seconds).
+
+    Without --smooth: (None, None, None, 0). The grid fit is (iterations, objective name, its last value per
+    pixel): the mean-field free energy for gmm, the ICM cost (`kmeans.spatial.icm`) for kmeans; soft maps
+    only for gmm.
+    """
+    if not args.smooth:
+        return None, None, None, 0.0
+    start = time.perf_counter()
+    progress = Progress("smooth", args.quiet)
+    labels, soft = smooth.refine(model, picture, color_labels, args.space, args.smooth, args.neighbours, progress)
+    progress.close()
+    seconds = time.perf_counter() - start
+    if not args.quiet:
+        _say(f"--smooth {args.smooth:g}, {args.neighbours} neighbours: refined on the pixel grid in {seconds:.2f} s")
+    n_iter, value = progress.last
+    return labels, soft, (n_iter, "free_energy" if models.method_of(model) == "gmm" else "icm_cost", value), seconds
+
+
+def _objective(model, grid):
+    """(iterations, objective name, value) of the fit that chose the labels: the grid fit when smoothed."""
+    if grid is not None:
+        return grid
+    objective = "lower_bound" if models.method_of(model) == "gmm" else "inertia"
+    return model.n_iter_, objective, getattr(model, objective + "_")
 
 
 def _search(picture, args):
@@ -176,40 +210,64 @@ def _segment(args):
                                "--plot-convergence; run them with the k it finds.")
     if model is not None and args.space != "rgb" and args.space != space:
         raise image.ImageError(f"--space {args.space}: the model in {args.model} was fitted in {space}; drop --space.")
+    if model is not None and args.smooth:
+        raise image.ImageError("--model paints without fitting, so there is no fit for --smooth to refine; drop one.")
     args.space = space
     method, k = (args.method, args.k) if model is None else (models.method_of(model), len(palette))
+    if method == "kmeans" and (args.proba or args.uncertainty):
+        raise image.ImageError("k-means assigns each pixel wholly to one cluster, so it has no --proba or "
+                               "--uncertainty maps; use --method gmm.")
     output = args.output
     for path in filter(None, (output, args.labels)):
         image.check_output_path(path, [args.image])
+    if args.uncertainty:
+        image.check_output_path(args.uncertainty, [args.image], (".png",))
+    if args.proba and not Path(args.proba).is_dir():
+        raise image.ImageError(f"--proba {args.proba}: no such folder; create it first.")
     for path, suffixes in ((args.trace, (".csv", ".json")), (args.animate, (".gif",)),
                            (args.plot_convergence, (".png",))):
         if path:
             image.check_output_path(path, [args.image], suffixes)
     if args.plot_convergence:
         learn.require_matplotlib()
-    outputs = [Path(p).resolve() for p in (output, args.labels, args.trace, args.animate, args.plot_convergence) if p]
+    outputs = [Path(p).resolve() for p in (output, args.labels, args.trace, args.animate, args.plot_convergence,
+                                           args.uncertainty) if p]
     if len(set(outputs)) < len(outputs):
         raise image.ImageError("two outputs name the same file; give each output its own path.")
     start = time.perf_counter()
     if model is None:
         model, color_labels, seconds = _search(picture, args) if args.quality is not None else _fit(args.method, picture, args)
+        refined, soft, grid, _ = _refine(model, color_labels, picture, args)
         colors = image.model_colors(model, space)
+        seconds = time.perf_counter() - start
     else:
-        color_labels, colors = model.predict(picture.in_space(space)), palette
+        color_labels, colors, refined, soft, grid = model.predict(picture.in_space(space)), palette, None, None, None
         seconds = time.perf_counter() - start
     k = len(colors)
-    labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither)
+    labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither,
+                                              labels=refined)
     output = output or _default_output(args, f"{method}_k{k}")
     written = [_write(output, image.paint(labels, palette), picture, [args.image], show=not args.json)]
     if args.labels:
         written.append(str(image.save_labels(args.labels, labels)))
+    if args.proba or args.uncertainty:
+        soft = soft or smooth.SoftMaps.of_model(model, picture, space)
+        if args.proba:
+            written += [str(path) for path in soft.save(args.proba, Path(args.image).stem)]
+        if args.uncertainty:
+            written.append(str(soft.save_uncertainty(args.uncertainty)))
     written += _write_iteration_views(args, model, picture, k=k)
     if args.json:
-        objective = "lower_bound" if method == "gmm" else "inertia"
+        # the fit that chose the labels: with --smooth the grid fit (its free energy or ICM cost per pixel), and
+        # the fit on the distinct colours it started from under color_fit; 0 and None for a --model, not fitted here
+        n_iter, objective, value = _objective(model, grid) if hasattr(model, "n_iter_") else (0, None, None)
+        color_fit = _objective(model, None) if grid is not None else None
         print(json.dumps(dict(
             image=str(args.image), k=k, method=method, space=space, palette=args.palette, dither=args.dither,
-            n_iter=int(getattr(model, "n_iter_", 0)), objective=objective,  # 0 and None for a --model, not fitted here
-            objective_value=float(getattr(model, objective + "_")) if hasattr(model, objective + "_") else None,
+            smooth=args.smooth, neighbours=args.neighbours,
+            n_iter=int(n_iter), objective=objective, objective_value=None if value is None else float(value),
+            color_fit=None if color_fit is None else dict(n_iter=int(color_fit[0]), objective=color_fit[1],
+                                                          objective_value=float(color_fit[2])),
             seconds=seconds,
             **measured.as_dict(), outputs=written)))
         return 0
@@ -268,9 +326,14 @@ def _demo(args):
     for path in names.values():
         image.check_output_path(path, [args.image])
     fits = [_fit(method, picture, args) for method in ("gmm", "kmeans")]
+    refined = [_refine(model, color_labels, picture, args) for model, color_labels, _ in fits]
     painted = [quality.paint(picture, model, color_labels, image.model_colors(model, args.space), args.space,
-                             dither=args.dither) for model, color_labels, _ in fits]
+                             dither=args.dither, labels=labels)
+               for (model, color_labels, _), (labels, *_) in zip(fits, refined)]
     (gmm, _, gmm_seconds), (km, _, km_seconds) = fits
+    gmm_seconds, km_seconds = gmm_seconds + refined[0][3], km_seconds + refined[1][3]  # the seconds include smoothing
+    (gmm_iter, gmm_objective, gmm_value), (km_iter, km_objective, km_value) = (
+        _objective(model, grid) for (model, _, _), (_, _, grid, _) in zip(fits, refined))
     panels = [
         picture.rgb,
         *(image.paint(labels, palette) for labels, palette, _ in painted),
@@ -278,12 +341,14 @@ def _demo(args):
     ]
     for name, panel in zip(("k_GMM", "kmeans", "GEN_GMM"), panels[1:]):
         _write(names[name], panel, picture, [args.image])
-    captions = ["original", f"GMM, k={models.k_of(gmm)}, mean log-likelihood {gmm.lower_bound_:.4f}",
-                f"k-means, k={models.k_of(km)}, inertia {km.inertia_:.4g}", "generated: pixels drawn from the GMM"]
+    smoothed = f", smoothed (β={args.smooth:g}, {args.neighbours} neighbours)" if args.smooth else ""
+    captions = ["original", f"GMM, k={models.k_of(gmm)}, {OBJECTIVE_NAMES[gmm_objective]} {gmm_value:.4f}{smoothed}",
+                f"k-means, k={models.k_of(km)}, {OBJECTIVE_NAMES[km_objective]} {km_value:.4g}{smoothed}",
+                "generated: pixels drawn from the GMM"]
     sheet = image.summary_sheet(panels, [[], painted[0][1], painted[1][1], []], captions)
     _write(names["summary"], sheet, image.Picture(sheet), [args.image])
-    rows = [("gmm", gmm.n_iter_, "log-likelihood", gmm.lower_bound_, gmm_seconds, painted[0][2]),
-            ("kmeans", km.n_iter_, "inertia", km.inertia_, km_seconds, painted[1][2])]
+    rows = [("gmm", gmm_iter, OBJECTIVE_NAMES[gmm_objective], gmm_value, gmm_seconds, painted[0][2]),
+            ("kmeans", km_iter, OBJECTIVE_NAMES[km_objective], km_value, km_seconds, painted[1][2])]
     print(f"{'method':<8} {'iterations':>10} {'objective':>15} {'value':>16} {'seconds':>8} "
           f"{'PSNR dB':>8} {'mean ΔE00':>10} {'p95 ΔE00':>9}  (space {args.space})")
     for method, n_iter, objective, value, seconds, measured in rows:
@@ -328,30 +393,37 @@ def _compare(args):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for method in ("gmm", "kmeans"):
-            image.fit_labels(_make_model(method, few_k, args, None), few, args.space)
+            warm = _make_model(method, few_k, args, None)
+            smooth.refine(warm, few, image.fit_color_labels(warm, few, args.space), args.space, args.smooth,
+                          args.neighbours)
             theirs_for(method, few_k).fit(few.in_space(args.space)[few.distinct[2]])
     rows = []
     for method, objective in (("gmm", "lower_bound_"), ("kmeans", "inertia_")):
         theirs = theirs_for(method, k)
         ours, color_labels, seconds = _fit(method, picture, args)
         start = time.perf_counter()
+        refined = _refine(ours, color_labels, picture, args)[0]
+        seconds += time.perf_counter() - start
+        our_labels = color_labels[picture.distinct[2]] if refined is None else refined[picture.mask]
+        start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             their_labels = theirs.fit(pixels).predict(pixels)
         their_seconds = time.perf_counter() - start
         their_centers = theirs.means_ if method == "gmm" else theirs.cluster_centers_
-        _, _, our_quality = quality.paint(picture, ours, color_labels, image.model_colors(ours, args.space), args.space)
+        _, _, our_quality = quality.paint(picture, ours, color_labels, image.model_colors(ours, args.space), args.space,
+                                          labels=refined)
         their_image_labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
         their_image_labels[picture.mask] = their_labels
         their_quality = quality.measure_pixels(picture, their_image_labels, colour.from_space(their_centers, args.space))
         rows.append(dict(
             method=method, k=k, n_pixels=len(pixels), objective=objective.rstrip("_"),
-            space=args.space,
+            space=args.space, smooth=args.smooth, neighbours=args.neighbours,
             emseg=dict(seconds=seconds, n_iter=int(ours.n_iter_), value=float(getattr(ours, objective)),
                        **our_quality.as_dict()),
             sklearn=dict(seconds=their_seconds, n_iter=int(theirs.n_iter_), value=float(getattr(theirs, objective)),
                          **their_quality.as_dict()),
-            adjusted_rand_index=float(adjusted_rand_score(color_labels[picture.distinct[2]], their_labels)),
+            adjusted_rand_index=float(adjusted_rand_score(our_labels, their_labels)),
             speedup=their_seconds / seconds,
         ))
     if args.json:
@@ -376,6 +448,8 @@ def _batch(args):
         from segment import batch
     except ImportError:
         raise learn.MissingDependency("emseg batch runs on Dask, which is not installed; pip install 'emseg[distributed]'") from None
+    if args.smooth and not args.per_image:
+        raise ValueError("--smooth refines each image's own fit on its pixel grid; use it with --per-image.")
     paths = image.expand_inputs(args.inputs)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -390,7 +464,8 @@ def _batch(args):
         if args.per_image:
             progress = BatchProgress("fitted and painted", len(paths), args.quiet)
             written, failures = batch.run_on_workers(
-                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, on_done=progress)
+                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, args.smooth,
+                args.neighbours, on_done=progress)
         else:
             written, failures = _batch_shared(client, batch, model, paths, outputs, args)
     for path, measured in written:
@@ -470,6 +545,15 @@ def _add_space(sub):
                           "(times 100); the painted colours are the means converted back to sRGB (default: rgb)")
 
 
+def _add_smooth(sub):
+    sub.add_argument("--smooth", type=_non_negative_float, default=0.0, metavar="BETA",
+                     help="refine the fit on the pixel grid with a Potts prior of strength BETA: neighbouring "
+                          "pixels prefer one segment (mean-field EM for gmm, ICM for kmeans; about 0.5 to 2 "
+                          "cleans up noise; 0: no smoothing, the ordinary fit) (default: 0)")
+    sub.add_argument("--neighbours", type=int, choices=(4, 8), default=4,
+                     help="the neighbourhood of --smooth: 4 (edges) or 8 (edges and corners) (default: 4)")
+
+
 def _add_dither(sub):
     sub.add_argument("--dither", choices=quality.DITHERS, default="none",
                      help="paint with Floyd-Steinberg error diffusion in the fit's space, towards the model's "
@@ -500,6 +584,13 @@ def build_parser():
                          help="paint with each cluster's mean colour, or with k well-separated colours (default: means)")
     _add_space(segment)
     _add_dither(segment)
+    _add_smooth(segment)
+    segment.add_argument("--proba", metavar="DIR",
+                         help="write each component's responsibility per pixel to DIR/IMAGE-STEM_pKK.png, 16-bit "
+                              "grey (65535 = 1; 8 bits would round away responsibilities below 0.002); gmm only")
+    segment.add_argument("--uncertainty", metavar="FILE",
+                         help="write each pixel's entropy of the responsibilities divided by log k as a 16-bit "
+                              "grey .png (0: certain, 65535: all components equally likely); gmm only")
     segment.add_argument("--quality", type=_non_negative_float, metavar="DELTA_E",
                          help="fit the smallest k whose mean CIEDE2000 ΔE is at most DELTA_E (doubling, then "
                               "bisection, warm-started, on a sample of pixels; the k found and k-1 verified on every "
@@ -507,7 +598,9 @@ def build_parser():
     segment.add_argument("--json", action="store_true",
                          help="print one JSON object: k, method, space, n_iter, objective, seconds, psnr_db, "
                               "delta_e2000_mean, delta_e2000_p95 and the paths written")
-    segment.add_argument("--trace", metavar="TRACE", help="write every iteration's parameters and objective: .csv or .json")
+    segment.add_argument("--trace", metavar="TRACE", help="write every iteration's parameters and objective: .csv or .json; with --smooth, those "
+                              "of the fit on the distinct colours that the grid refinement starts from (--json "
+                              "reports the grid fit's iterations and free energy)")
     segment.add_argument("--animate", metavar="GIF", help="write an animated .gif, one frame per iteration")
     segment.add_argument("--animate-size", type=_positive_int, default=480, metavar="PIXELS",
                          help="longest side of the animation's frames; the fit keeps full resolution (default: 480)")
@@ -535,6 +628,7 @@ def build_parser():
     demo.add_argument("-o", "--output", default=".", metavar="OUTDIR", help="folder for the four images (default: .)")
     _add_space(demo)
     _add_dither(demo)
+    _add_smooth(demo)
 
     explain = commands.add_parser(
         "explain", help="Print the first EM iterations on a tiny copy of the image, step by step.",
@@ -565,11 +659,13 @@ def build_parser():
     batch.add_argument("--workers", type=_positive_int, default=2, help="worker processes of the local cluster (default: 2)")
     _add_fit_options(batch)
     _add_space(batch)
+    _add_smooth(batch)
     batch.set_defaults(handler=_batch, per_image=False)
 
     compare = add("compare", "Fit emseg's and scikit-learn's models on the same pixels and seed; report time (after an untimed warm-up fit of both on a thumbnail) and agreement.", _compare)
     compare.add_argument("--json", action="store_true", help="machine-readable output")
     _add_space(compare)
+    _add_smooth(compare)
     return parser
 
 

@@ -335,7 +335,6 @@ def _chunk_sums_full(X, sample_weight, means, factors, log_weights):
     """
     n_samples, n_features = X.shape
     n_components = means.shape[0]
-    n_pairs = n_features * (n_features + 1) // 2
     n_chunks = count_chunks(n_samples, CHUNK_SIZE)
     const = _log_gaussian_const_full(factors, log_weights)
     nk = np.zeros((n_chunks, n_components), dtype=np.float64)
@@ -344,9 +343,7 @@ def _chunk_sums_full(X, sample_weight, means, factors, log_weights):
     log_lik = np.zeros(n_chunks, dtype=np.float64)
     for c in prange(n_chunks):
         xb, lp, resp, log_norm, work = _scratch(n_components, n_features)
-        lane_n = np.zeros((n_components, BLOCK), dtype=np.float64)
-        lane_x = np.zeros((n_components, n_features, BLOCK), dtype=np.float64)
-        lane_dd = np.zeros((n_components, n_pairs, BLOCK), dtype=np.float64)
+        lane_n, lane_x, lane_dd = full_lanes(n_components, n_features)
         lane_ll = np.zeros(BLOCK, dtype=np.float64)
         chunk_start, chunk_stop = chunk_bounds(c, n_samples, CHUNK_SIZE)
         for start in range(chunk_start, chunk_stop, BLOCK):
@@ -359,42 +356,73 @@ def _chunk_sums_full(X, sample_weight, means, factors, log_weights):
             for k in range(n_components):
                 for b in range(n):
                     resp[k, b] *= sample_weight[start + b]
-                    lane_n[k, b] += resp[k, b]
-                for d in range(n_features):
-                    mean = means[k, d]
-                    for b in range(n):
-                        lane_x[k, d, b] += resp[k, b] * xb[d, b]
-                        xb[n_features + d, b] = resp[k, b] * (xb[d, b] - mean)  # w γ (x - μ)_d
-                pair = 0
-                for d in range(n_features):
-                    for e in range(d, n_features):
-                        mean = means[k, e]
-                        for b in range(n):
-                            lane_dd[k, pair, b] += xb[n_features + d, b] * (xb[e, b] - mean)
-                        pair += 1
+            accumulate_full(xb, resp, n, means, lane_n, lane_x, lane_dd)
         for b in range(BLOCK):
             log_lik[c] += lane_ll[b]
-            for k in range(n_components):
-                nk[c, k] += lane_n[k, b]
-                for d in range(n_features):
-                    sum_x[c, k, d] += lane_x[k, d, b]
-        for k in range(n_components):
-            pair = 0
-            for d in range(n_features):
-                for e in range(d, n_features):
-                    total = 0.0
-                    for b in range(BLOCK):
-                        total += lane_dd[k, pair, b]
-                    sum_dd[c, k, d, e] = total
-                    sum_dd[c, k, e, d] = total
-                    pair += 1
+        reduce_lanes_full(lane_n, lane_x, lane_dd, nk[c], sum_x[c], sum_dd[c])
     return nk, sum_x, sum_dd, log_lik
+
+
+@njit(**JIT_OPTIONS)
+def full_lanes(n_components, n_features):
+    """Zeroed lane sums of `accumulate_full`: N_k, Σ w γ x and the upper triangle of the scatter, one slot per block position."""
+    n_pairs = n_features * (n_features + 1) // 2
+    return (np.zeros((n_components, BLOCK), dtype=np.float64),
+            np.zeros((n_components, n_features, BLOCK), dtype=np.float64),
+            np.zeros((n_components, n_pairs, BLOCK), dtype=np.float64))
+
+
+@njit(**JIT_OPTIONS)
+def accumulate_full(xb, resp, n, means, lane_n, lane_x, lane_dd):
+    """Add a block's weighted responsibilities resp[k, b] = w_b γ_bk to the lane sums (`full_lanes`).
+
+    N_k, Σ w γ x and the upper triangle d <= e of Σ w γ (x - μ_k)ᵀ(x - μ_k) about
+    the *current* means; ``xb`` holds the block in rows 0..D-1 and uses rows D..2D-1 as scratch.
+    """
+    n_components, n_features = means.shape
+    for k in range(n_components):
+        for b in range(n):
+            lane_n[k, b] += resp[k, b]
+        for d in range(n_features):
+            mean = means[k, d]
+            for b in range(n):
+                lane_x[k, d, b] += resp[k, b] * xb[d, b]
+                xb[n_features + d, b] = resp[k, b] * (xb[d, b] - mean)  # w γ (x - μ)_d
+        pair = 0
+        for d in range(n_features):
+            for e in range(d, n_features):
+                mean = means[k, e]
+                for b in range(n):
+                    lane_dd[k, pair, b] += xb[n_features + d, b] * (xb[e, b] - mean)
+                pair += 1
+
+
+@njit(**JIT_OPTIONS)
+def reduce_lanes_full(lane_n, lane_x, lane_dd, nk, sum_x, sum_dd):
+    """Add the lane sums of `accumulate_full` to one chunk's row: nk (K,), sum_x (K, D), sum_dd (K, D, D) mirrored."""
+    n_components, n_features = sum_x.shape
+    for b in range(lane_n.shape[1]):
+        for k in range(n_components):
+            nk[k] += lane_n[k, b]
+            for d in range(n_features):
+                sum_x[k, d] += lane_x[k, d, b]
+    for k in range(n_components):
+        pair = 0
+        for d in range(n_features):
+            for e in range(d, n_features):
+                total = 0.0
+                for b in range(lane_dd.shape[2]):
+                    total += lane_dd[k, pair, b]
+                sum_dd[k, d, e] += total
+                if e != d:
+                    sum_dd[k, e, d] += total
+                pair += 1
 
 
 @dynamic_chunks
 @njit(parallel=True, **JIT_OPTIONS)
 def _e_step_into(X, means, precisions, log_weights, out, want):
-    """Fill ``out`` (n_samples, n_components) with log γ (want=0) or γ (want=1); return log p(x_n)."""
+    """Fill ``out`` (n_samples, n_components) with log γ (want=0), γ (want=1) or log π_k N(x | k) (want=2); return log p(x_n)."""
     n_samples, n_features = X.shape
     n_components = means.shape[0]
     const = _log_const(precisions, log_weights)
@@ -410,7 +438,10 @@ def _e_step_into(X, means, precisions, log_weights, out, want):
             for b in range(n):
                 log_p[start + b] = log_norm[b]
                 for k in range(out.shape[1]):
-                    out[start + b, k] = lp[k, b] - log_norm[b] if want == 0 else resp[k, b]
+                    if want == 2:
+                        out[start + b, k] = lp[k, b]
+                    else:
+                        out[start + b, k] = lp[k, b] - log_norm[b] if want == 0 else resp[k, b]
     return log_p
 
 
@@ -419,6 +450,13 @@ def e_step(X, means, precisions, log_weights):
     log_resp = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
     log_norm = _e_step_into(X, means, precisions, log_weights, log_resp, 0)
     return log_resp, log_norm
+
+
+def weighted_log_prob(X, means, precisions, log_weights):
+    """Numba version of `reference.weighted_log_prob`: log π_k + log N(x_n | k), shape (n_samples, n_components)."""
+    out = np.empty((X.shape[0], means.shape[0]), dtype=np.float64)
+    _e_step_into(X, means, precisions, log_weights, out, 2)
+    return out
 
 
 def predict_proba(X, means, precisions, log_weights):

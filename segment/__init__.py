@@ -3,5 +3,5 @@
 ``image``: pictures and decoding, distinct colours, palettes, painting, sampling, model files, atomic
 writes. ``models``: the one place that tells a mixture from k-means. ``learn``: the trace, the
 animation, the convergence plot and EM step by step. ``report``: the HTML page of a fit, iteration by
-iteration. ``batch``: image collections on Dask.
+iteration. ``batch``: image collections on Dask. ``smooth``: --smooth on the pixel grid and the soft maps.
 """

@@ -17,7 +17,7 @@ from distributed import Client, LocalCluster, as_completed
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from . import image, models, quality
+from . import image, models, quality, smooth
 
 N_KEYS = 1 << 24  # every RGB8 colour packed as r << 16 | g << 8 | b
 
@@ -54,8 +54,10 @@ def paint_file(path, output, model, palette, max_pixels, space="rgb"):
     return str(image.save(output, image.paint(labels, palette), picture.alpha)), measured.as_dict()
 
 
-def fit_and_paint_file(path, output, model, max_pixels, space="rgb"):
+def fit_and_paint_file(path, output, model, max_pixels, space="rgb", beta=0.0, neighbours=4):
     """Fit ``model`` (unfitted) to one image in ``space``, on a worker, paint it with its mean colours and write it.
+
+    With ``beta`` > 0 the fit is refined on the pixel grid (`smooth.refine`).
 
     Returns the path written and the painted image's quality (`quality.Quality.as_dict`).
     """
@@ -65,7 +67,9 @@ def fit_and_paint_file(path, output, model, max_pixels, space="rgb"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         color_labels = image.fit_color_labels(model, picture, space)
-    labels, palette, measured = quality.paint(picture, model, color_labels, image.model_colors(model, space), space)
+    refined = smooth.refine(model, picture, color_labels, space, beta, neighbours)[0] if beta else None
+    labels, palette, measured = quality.paint(picture, model, color_labels, image.model_colors(model, space), space,
+                                              labels=refined)
     return str(image.save(output, image.paint(labels, palette), picture.alpha)), measured.as_dict()
 
 

@@ -231,6 +231,13 @@ def save_labels(path, labels):
     return _write_atomically(path, lambda file: image.save(file, format=WRITE_FORMATS[path.suffix.lower()]))
 
 
+def save_grey16(path, values):
+    """Write values in [0, 1], (height, width), as a 16-bit greyscale PNG, atomically: round(value · 65535)."""
+    path = check_output_path(path, suffixes=(".png",))
+    grey = np.rint(np.clip(values, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    return _write_atomically(path, lambda file: Image.fromarray(grey).save(file, format="PNG"))
+
+
 def save_text(path, text):
     """Write a text file (UTF-8) atomically."""
     return _write_atomically(path, lambda file: file.write(text.encode("utf-8")))

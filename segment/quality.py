@@ -189,7 +189,8 @@ def dither_labels(picture, centers, space="rgb", serpentine=False):
     return _floyd_steinberg(values, picture.mask, centers, serpentine)
 
 
-def paint(picture, model, color_labels, colors, space="rgb", palette="means", dither="none", serpentine=False):
+def paint(picture, model, color_labels, colors, space="rgb", palette="means", dither="none", serpentine=False,
+          labels=None):
     """Paint a picture with a fitted model and measure the result: (labels, palette, Quality).
 
     Parameters
@@ -206,6 +207,9 @@ def paint(picture, model, color_labels, colors, space="rgb", palette="means", di
     dither : {'none', 'floyd-steinberg'}
         Floyd–Steinberg error diffusion in ``space`` (`dither_labels`); only
         with the 'means' palette, whose colours are the model's.
+    labels : ndarray of shape (height, width) or None
+        Pixel labels refined on the grid (`smooth.refine`), painted as given and
+        measured pixel by pixel; None paints each colour with its ``color_labels``.
 
     Returns
     -------
@@ -222,6 +226,10 @@ def paint(picture, model, color_labels, colors, space="rgb", palette="means", di
         if dither != "none":
             raise ValueError("--dither diffuses the error towards the model's own colours; use it with --palette means.")
         colors = image.distinct_palette(len(colors))
+    if labels is not None:
+        if dither != "none":
+            raise ValueError("--dither and --smooth both choose each pixel's label; use one of them.")
+        return labels, colors, measure_pixels(picture, labels, colors)
     if dither == "none":
         return image.pixel_labels(picture, color_labels), colors, measure_colors(picture, color_labels, colors)
     labels = dither_labels(picture, models.centers(model), space, serpentine)
