@@ -71,10 +71,11 @@ class Progress:
 
 
 def _make_model(method, k, args, progress):
-    options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol, callback=progress)
+    options = _fit_options(args)
+    if progress is not None:
+        options["callback"] = progress
     if method == "gmm":
         options["covariance_type"] = args.covariance
-    options = {key: value for key, value in options.items() if value is not None}  # None: the model's default
     if _wants_trace(args):
         options["trace"] = True
     return models.make_model(method, k, **options)
@@ -97,31 +98,39 @@ def _fit(method, picture, args):
 
 def _search(picture, args):
     """--quality: the smallest k that reaches the target; returns (model, labels per distinct colour, seconds)."""
-    options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol)
-    options = {key: value for key, value in options.items() if value is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space, **options)
+        found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space,
+                                   **_fit_options(args))
     tried = ", ".join(f"k={k}: {value:.3f}" for k, value in found.tried.items())
     _say(f"--quality {args.quality:g}: k={found.k} (mean ΔE00 tried: {tried})")
     return found.model, found.color_labels, found.seconds
 
 
 def _select(picture, args):
-    """``-k auto`` or ``--covariance auto``: every candidate fitted on the distinct colours, the table printed."""
-    colors, counts = picture.in_space(args.space), picture.distinct[1]
-    k_max = min(args.k_max or 16, len(colors)) if args.k == "auto" else _usable_k(picture, args.k)
-    k_range = range(min(2, k_max), k_max + 1) if args.k == "auto" else [k_max]
-    types = COVARIANCE_TYPES if args.covariance == "auto" else (args.covariance,)
-    options = {key: value for key, value in dict(max_iter=args.max_iter, tol=args.tol).items() if value is not None}
+    """``-k auto`` or ``--covariance auto``: every candidate fitted on the distinct colours, the table printed.
+
+    The table goes to stdout, or to stderr under ``--json``, whose stdout is one JSON object.
+    """
+    k = args.k if args.k == "auto" else _usable_k(picture, args.k)
     start = time.perf_counter()
-    table, model = select_model(colors, k_range, types, criterion="bic", sample_weight=counts,
-                                random_state=args.seed, **options)
-    print(f"{'covariance':<11}{'k':>4}{'parameters':>12}{'BIC':>18}")
-    for row in table:
-        mark = "  <- best" if row["k"] == model.n_components and row["covariance_type"] == model.covariance_type else ""
-        print(f"{row['covariance_type']:<11}{row['k']:>4}{row['n_parameters']:>12}{row['bic']:>18.1f}{mark}")
-    return model, model.predict(colors), time.perf_counter() - start
+    table, model = models.select(picture.in_space(args.space), picture.distinct[1], k, args.covariance,
+                                 args.k_max or 16, **_fit_options(args))
+    print(models.criterion_table(table, model), end="", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+    return model, model.predict(picture.in_space(args.space)), time.perf_counter() - start
+
+
+def _fit_options(args):
+    """The estimator options given on the command line: seed, and the iteration limit and tolerance if set."""
+    options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol)
+    return {key: value for key, value in options.items() if value is not None}  # None: the model's default
+
+
+def _chose(args, model):
+    """After ``-k auto`` / ``--covariance auto``: the k and type chosen become the arguments, for the fits that follow."""
+    if "auto" in (args.k, args.covariance):
+        _say(f"BIC chose covariance {model.covariance_type}, k={model.n_components}")
+        args.k, args.covariance = model.n_components, model.covariance_type
 
 
 def _wants_trace(args):
@@ -266,7 +275,9 @@ def _demo(args):
     names = {n: out / f"{n}_k={args.k}.png" for n in ("k_GMM", "kmeans", "GEN_GMM", "summary")}
     for path in names.values():
         image.check_output_path(path, [args.image])
-    fits = [_fit(method, picture, args) for method in ("gmm", "kmeans")]
+    fits = [_fit("gmm", picture, args)]
+    _chose(args, fits[0][0])  # k-means gets the k the mixture chose
+    fits.append(_fit("kmeans", picture, args))
     painted = [quality.paint(picture, model, color_labels, image.model_colors(model, args.space), args.space,
                              dither=args.dither) for model, color_labels, _ in fits]
     (gmm, _, gmm_seconds), (km, _, km_seconds) = fits
@@ -299,15 +310,7 @@ def _explain(args):
     return 0
 
 
-def _refuse_auto(args):
-    """compare and batch fit one model of a given k and covariance type; 'auto' is for segment, sample and demo."""
-    if "auto" in (args.k, getattr(args, "covariance", None)):
-        raise ValueError(f"{args.command} needs a number for -k and a covariance type; "
-                         "-k auto and --covariance auto work with segment, sample and demo.")
-
-
 def _compare(args):
-    _refuse_auto(args)
     from sklearn.cluster import KMeans as SkKMeans
     from sklearn.metrics import adjusted_rand_score
     from sklearn.mixture import GaussianMixture as SkGaussianMixture
@@ -319,6 +322,8 @@ def _compare(args):
 
     picture = _load(args)
     pixels = picture.in_space(args.space)[picture.distinct[2]]  # every opaque pixel, in the fit's space
+    if "auto" in (args.k, args.covariance):  # chosen first; then both libraries fit the chosen model, timed
+        _chose(args, _select(picture, args)[0])
     k = _usable_k(picture, args.k)
     # first an untimed fit of each model, both libraries, on a thumbnail: no time
     # below then includes a one-time cost, such as numba loading emseg's kernels
@@ -370,7 +375,6 @@ def _compare(args):
 
 
 def _batch(args):
-    _refuse_auto(args)
     try:
         from segment import batch
     except ImportError:
@@ -384,14 +388,17 @@ def _batch(args):
     clashes = [path for path, output in zip(paths, outputs) if outputs.count(output) > 1]
     if clashes:
         raise image.ImageError(f"{clashes[0]} and {clashes[1]} would both be written as {outputs[paths.index(clashes[0])]}; rename one.")
-    model = _make_model(args.method, args.k, args, None)
+    # -k auto / --covariance auto: a mixture chosen by BIC (per image, or on the shared histogram)
+    auto = (args.k, args.covariance, args.k_max or 16) if args.method == "gmm" and "auto" in (args.k, args.covariance) else None
+    model = _make_model(args.method, 10 if args.k == "auto" else args.k, args, None)
     with batch.connect(args.scheduler, args.workers) as client:
         if args.per_image:
             progress = BatchProgress("fitted and painted", len(paths), args.quiet)
             written, failures = batch.run_on_workers(
-                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, on_done=progress)
+                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, auto,
+                on_done=progress)
         else:
-            written, failures = _batch_shared(client, batch, model, paths, outputs, args)
+            written, failures = _batch_shared(client, batch, model, paths, outputs, args, auto)
     for path, measured in written:
         print(path)
         if measured is not None:
@@ -405,18 +412,27 @@ def _batch(args):
     return 0
 
 
-def _batch_shared(client, batch, model, paths, outputs, args):
-    """The --shared-model run: one histogram, one fit here, painting on the workers; (written, failures)."""
+def _batch_shared(client, batch, model, paths, outputs, args, auto):
+    """The --shared-model run: one histogram, one fit here, painting on the workers; (written, failures).
+
+    With ``auto`` = (k, covariance type, k_max), the model is chosen by BIC and its table printed.
+    """
     colors, counts, failures = batch.shared_histogram(
         client, paths, args.max_pixels, on_done=BatchProgress("colours counted", len(paths), args.quiet))
     if len(colors) == 0:
         return [], failures
-    if args.k > len(colors):
-        _say(f"warning: the images have only {len(colors)} distinct colours; using k={len(colors)} instead of {args.k}.")
+    k = models.k_of(model)
+    if k > len(colors) and (auto is None or auto[0] != "auto"):
+        _say(f"warning: the images have only {len(colors)} distinct colours; using k={len(colors)} instead of {k}.")
         models.set_k(model, len(colors))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(colour.to_space(colors, args.space), sample_weight=counts)
+        auto = auto and (len(colors), *auto[1:])
+    if auto is not None:
+        table, model = models.select(colour.to_space(colors, args.space), counts, *auto, **_fit_options(args))
+        print(models.criterion_table(table, model), end="")
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(colour.to_space(colors, args.space), sample_weight=counts)
     palette = image.model_colors(model, args.space)
     print(image.save_model(Path(args.output) / "model.json", model, palette, args.space))
     readable = [i for i, path in enumerate(paths) if path not in failures]
