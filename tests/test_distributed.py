@@ -12,7 +12,7 @@ import cli
 from conftest import make_blobs, read_image as pixels, run_cli as run
 from em import GaussianMixture, _kernels, reference
 from exactness import (EXP_FLUSH, MixtureEvaluation, assert_labels_agree, assert_same_kmeans, assert_same_mixture,
-                       model_params, parameter_changes, statistics_tolerances)
+                       assert_same_typed_mixture, model_params, parameter_changes, statistics_tolerances)
 from kmeans import KMeans
 from segment import image
 
@@ -91,6 +91,23 @@ def test_mixture_on_a_dask_array_equals_the_in_memory_fit(client, data):
     assert_labels_agree(labels.compute(), want.predict(X), evaluation.weighted_log_prob, evaluation.term_bound)
     assert np.all(np.abs(got.predict_proba(X_dask).compute() - want.predict_proba(X)) <= evaluation.proba_bound + EXP_FLUSH)
     assert np.all(np.abs(got.score_samples(X_dask).compute() - want.score_samples(X)) <= evaluation.score_bound)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "spherical"])
+def test_every_covariance_type_on_a_dask_array_equals_the_in_memory_fit(client, data, covariance_type):
+    """The k-means start on the workers (scatter matrices for full and tied), then EM block by block.
+
+    Same start and kernels as in memory; only the order of the additions differs, so
+    the bounds of two correct fits of the type hold (`assert_same_typed_mixture`).
+    """
+    X, w, X_dask, w_dask = data
+    options = dict(covariance_type=covariance_type, random_state=0, max_iter=6, tol=0)
+    want = GaussianMixture(4, trace=True, **options).fit(X, sample_weight=w)
+    got = GaussianMixture(4, **options).fit(X_dask, sample_weight=w_dask)
+    start = tuple(want.trace_[name][0] for name in ("weights", "means", "variances"))
+    tau, _ = assert_same_typed_mixture(got, want, X, start, sample_weight=w)
+    assert tau < 1e-6  # a bound that still tells a wrong formula apart (test_a_wrong_formula_is_caught)
+    assert np.array_equal(got.predict(X_dask).compute(), want.predict(X))  # blobs: no label within τ of a tie
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data"])
