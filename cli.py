@@ -234,7 +234,8 @@ def _write_iteration_views(args, model, picture, k):
         text = learn.trace_csv(model.trace_) if args.trace.lower().endswith(".csv") else learn.trace_json(model.trace_)
         written.append(image.save_text(args.trace, text))
     if args.animate:
-        frames = learn.animation_frames(model.trace_, picture, longest=args.animate_size, space=args.space)
+        frames = learn.animation_frames(model.trace_, picture, longest=args.animate_size, space=args.space,
+                                        covariance_type=getattr(model, "covariance_type", None))
         written.append(image.save_animation(args.animate, frames, learn.captions(model.trace_)))
     if args.plot_convergence:
         title = f"{Path(args.image).name}: {args.method}, k={k}"
@@ -306,7 +307,7 @@ def _explain(args):
     picture = image.thumbnail(_load(args), args.size)
     k = _usable_k(picture, args.k)
     print(learn.explain(picture, k, random_state=args.seed, n_iter=args.iterations, n_shown=args.pixels,
-                        name=Path(args.image).name), end="")
+                        name=Path(args.image).name, covariance_type=args.covariance), end="")
     return 0
 
 
@@ -560,6 +561,8 @@ def build_parser():
     explain.add_argument("--iterations", type=_positive_int, default=2, help="EM iterations to show (default: 2)")
     explain.add_argument("--pixels", type=_positive_int, default=4, help="pixels whose responsibilities are shown (default: 4)")
     explain.add_argument("--size", type=_positive_int, default=16, help="longest side of the tiny copy, in pixels (default: 16)")
+    explain.add_argument("--covariance", choices=COVARIANCE_TYPES, default="diag",
+                         help="covariance type; full and tied print their covariance and scatter matrices (default: diag)")
     _add_max_pixels(explain)
     explain.set_defaults(handler=_explain)
 

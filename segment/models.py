@@ -111,11 +111,12 @@ def trace_method(trace):
     return "kmeans" if "centers" in trace else "gmm"
 
 
-def trace_model(trace, t):
-    """The fitted estimator of row t of a trace."""
+def trace_model(trace, t, covariance_type=None):
+    """The fitted estimator of row t of a trace; a mixture's ``covariance_type`` is needed when K = D (see `covariance_type_of`)."""
     if trace_method(trace) == "kmeans":
         return restore("kmeans", dict(cluster_centers=trace["centers"][t]))
-    return restore("gmm", dict(weights=trace["weights"][t], means=trace["means"][t], covariances=trace["variances"][t]))
+    return restore("gmm", dict(weights=trace["weights"][t], means=trace["means"][t], covariances=trace["variances"][t],
+                               covariance_type=covariance_type))
 
 
 def objective(trace):
