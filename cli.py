@@ -390,7 +390,8 @@ def _batch(args):
     if clashes:
         raise image.ImageError(f"{clashes[0]} and {clashes[1]} would both be written as {outputs[paths.index(clashes[0])]}; rename one.")
     # -k auto / --covariance auto: a mixture chosen by BIC (per image, or on the shared histogram)
-    auto = (args.k, args.covariance, args.k_max or 16) if args.method == "gmm" and "auto" in (args.k, args.covariance) else None
+    chosen = args.method == "gmm" and "auto" in (args.k, args.covariance)
+    auto = (args.k, args.covariance, args.k_max or 16) if chosen else None
     model = _make_model(args.method, 10 if args.k == "auto" else args.k, args, None)
     with batch.connect(args.scheduler, args.workers) as client:
         if args.per_image:
