@@ -312,7 +312,7 @@ def fitted_pair(photo, settings):
         with quiet():
             photo.cache[key] = dict(
                 gmm=(GaussianMixture(settings.k, **fixed, **init).fit(photo.colors, sample_weight=photo.counts),
-                     SkGaussianMixture(settings.k, covariance_type="diag", **fixed, **init).fit(photo.X)),
+                     SkGaussianMixture(settings.k, **fixed, **init).fit(photo.X)),  # init names the type: diag
                 kmeans=(KMeans(settings.k, init=centers, **fixed).fit(photo.colors, sample_weight=photo.counts),
                         SkKMeans(settings.k, init=centers, **fixed).fit(photo.X)),
             )
