@@ -16,7 +16,6 @@ defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up
 
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
 
-from em import select_model  # noqa: E402
 from em.reference import COVARIANCE_TYPES  # noqa: E402
 from segment import colour, image, learn, models, quality, report, smooth  # noqa: E402
 
@@ -77,10 +76,11 @@ class Progress:
 
 
 def _make_model(method, k, args, progress):
-    options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol, callback=progress)
+    options = _fit_options(args)
+    if progress is not None:
+        options["callback"] = progress
     if method == "gmm":
         options["covariance_type"] = args.covariance
-    options = {key: value for key, value in options.items() if value is not None}  # None: the model's default
     if _wants_trace(args):
         options["trace"] = True
     return models.make_model(method, k, **options)
@@ -90,7 +90,8 @@ def _fit(method, picture, args):
     """Fit the method to the picture's pixels in ``args.space``; returns (model, labels per distinct colour, seconds)."""
     if method == "gmm" and "auto" in (args.k, args.covariance):
         return _select(picture, args)
-    k = _usable_k(picture, 10 if args.k == "auto" else args.k)
+    _refuse_kmeans_auto(method, args)
+    k = _usable_k(picture, args.k)
     progress = Progress(method, args.quiet)
     model = _make_model(method, k, args, progress)
     start = time.perf_counter()
@@ -99,6 +100,13 @@ def _fit(method, picture, args):
         color_labels = image.fit_color_labels(model, picture, args.space)
     progress.close()
     return model, color_labels, time.perf_counter() - start
+
+
+def _refuse_kmeans_auto(method, args):
+    """-k auto ranks mixtures by BIC, a likelihood k-means does not have: say so rather than fall back on a k."""
+    if method == "kmeans" and args.k == "auto":
+        raise ValueError("-k auto chooses k by BIC, which needs a likelihood; k-means has none: give --method kmeans "
+                         "a number, -k N, or use --method gmm (segment --quality DELTA_E picks k-means' k by colour quality)")
 
 
 def _refine(model, color_labels, picture, args):
@@ -131,11 +139,10 @@ def _objective(model, grid):
 
 def _search(picture, args):
     """--quality: the smallest k that reaches the target; returns (model, labels per distinct colour, seconds)."""
-    options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol)
-    options = {key: value for key, value in options.items() if value is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space, **options)
+        found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space,
+                                   **_fit_options(args))
     tried, verified = (", ".join(f"k={k}: {value:.3f}" for k, value in values.items())
                        for values in (found.tried, found.verified))
     _say(f"--quality {args.quality:g}: k={found.k} (mean ΔE00 searched: {tried}; verified on every colour: {verified})")
@@ -143,20 +150,29 @@ def _search(picture, args):
 
 
 def _select(picture, args):
-    """``-k auto`` or ``--covariance auto``: every candidate fitted on the distinct colours, the table printed."""
-    colors, counts = picture.in_space(args.space), picture.distinct[1]
-    k_max = min(args.k_max or 16, len(colors)) if args.k == "auto" else _usable_k(picture, args.k)
-    k_range = range(min(2, k_max), k_max + 1) if args.k == "auto" else [k_max]
-    types = COVARIANCE_TYPES if args.covariance == "auto" else (args.covariance,)
-    options = {key: value for key, value in dict(max_iter=args.max_iter, tol=args.tol).items() if value is not None}
+    """``-k auto`` or ``--covariance auto``: every candidate fitted on the distinct colours, the table printed.
+
+    The table goes to stdout, or to stderr under ``--json``, whose stdout is one JSON object.
+    """
+    k = args.k if args.k == "auto" else _usable_k(picture, args.k)
     start = time.perf_counter()
-    table, model = select_model(colors, k_range, types, criterion="bic", sample_weight=counts,
-                                random_state=args.seed, **options)
-    print(f"{'covariance':<11}{'k':>4}{'parameters':>12}{'BIC':>18}")
-    for row in table:
-        mark = "  <- best" if row["k"] == model.n_components and row["covariance_type"] == model.covariance_type else ""
-        print(f"{row['covariance_type']:<11}{row['k']:>4}{row['n_parameters']:>12}{row['bic']:>18.1f}{mark}")
-    return model, model.predict(colors), time.perf_counter() - start
+    table, model = models.select(picture.in_space(args.space), picture.distinct[1], k, args.covariance,
+                                 args.k_max or 16, **_fit_options(args))
+    print(models.criterion_table(table, model), end="", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+    return model, model.predict(picture.in_space(args.space)), time.perf_counter() - start
+
+
+def _fit_options(args):
+    """The estimator options given on the command line: seed, and the iteration limit and tolerance if set."""
+    options = dict(random_state=args.seed, max_iter=args.max_iter, tol=args.tol)
+    return {key: value for key, value in options.items() if value is not None}  # None: the model's default
+
+
+def _chose(args, model):
+    """After ``-k auto`` / ``--covariance auto``: the k and type chosen become the arguments, for the fits that follow."""
+    if "auto" in (args.k, args.covariance):
+        _say(f"BIC chose covariance {model.covariance_type}, k={model.n_components}")
+        args.k, args.covariance = model.n_components, model.covariance_type
 
 
 def _wants_trace(args):
@@ -284,7 +300,8 @@ def _write_iteration_views(args, model, picture, k):
         text = learn.trace_csv(model.trace_) if args.trace.lower().endswith(".csv") else learn.trace_json(model.trace_)
         written.append(image.save_text(args.trace, text))
     if args.animate:
-        frames = learn.animation_frames(model.trace_, picture, longest=args.animate_size, space=args.space)
+        frames = learn.animation_frames(model.trace_, picture, longest=args.animate_size, space=args.space,
+                                        covariance_type=getattr(model, "covariance_type", None))
         written.append(image.save_animation(args.animate, frames, learn.captions(model.trace_)))
     if args.plot_convergence:
         title = f"{Path(args.image).name}: {args.method}, k={k}"
@@ -305,9 +322,10 @@ def _report(args):
 
 def _sample(args):
     picture = _load(args)
-    output = args.output or _default_output(args, f"sample_{args.order}_k{args.k}")
-    image.check_output_path(output, [args.image])
+    if args.output:
+        image.check_output_path(args.output, [args.image])  # before the fit; a default name waits for the k chosen
     model, color_labels, _ = _fit("gmm", picture, args)
+    output = args.output or _default_output(args, f"sample_{args.order}_k{model.n_components}")
     pixels = image.sample_pixels(model, picture, args.order, image.pixel_labels(picture, color_labels),
                                  random_state=args.seed)
     _write(output, pixels, picture, [args.image])
@@ -322,10 +340,12 @@ def _demo(args):
     else:
         picture = _load(args)
     out = Path(args.output)
+    fits = [_fit("gmm", picture, args)]
+    _chose(args, fits[0][0])  # k-means gets the k the mixture chose, and the files are named by it
     names = {n: out / f"{n}_k={args.k}.png" for n in ("k_GMM", "kmeans", "GEN_GMM", "summary")}
     for path in names.values():
         image.check_output_path(path, [args.image])
-    fits = [_fit(method, picture, args) for method in ("gmm", "kmeans")]
+    fits.append(_fit("kmeans", picture, args))
     refined = [_refine(model, color_labels, picture, args) for model, color_labels, _ in fits]
     painted = [quality.paint(picture, model, color_labels, image.model_colors(model, args.space), args.space,
                              dither=args.dither, labels=labels)
@@ -361,19 +381,11 @@ def _explain(args):
     picture = image.thumbnail(_load(args), args.size)
     k = _usable_k(picture, args.k)
     print(learn.explain(picture, k, random_state=args.seed, n_iter=args.iterations, n_shown=args.pixels,
-                        name=Path(args.image).name), end="")
+                        name=Path(args.image).name, covariance_type=args.covariance), end="")
     return 0
 
 
-def _refuse_auto(args):
-    """compare and batch fit one model of a given k and covariance type; 'auto' is for segment, sample and demo."""
-    if "auto" in (args.k, getattr(args, "covariance", None)):
-        raise ValueError(f"{args.command} needs a number for -k and a covariance type; "
-                         "-k auto and --covariance auto work with segment, sample and demo.")
-
-
 def _compare(args):
-    _refuse_auto(args)
     from sklearn.cluster import KMeans as SkKMeans
     from sklearn.metrics import adjusted_rand_score
     from sklearn.mixture import GaussianMixture as SkGaussianMixture
@@ -385,6 +397,8 @@ def _compare(args):
 
     picture = _load(args)
     pixels = picture.in_space(args.space)[picture.distinct[2]]  # every opaque pixel, in the fit's space
+    if "auto" in (args.k, args.covariance):  # chosen first; then both libraries fit the chosen model, timed
+        _chose(args, _select(picture, args)[0])
     k = _usable_k(picture, args.k)
     # first an untimed fit of each model, both libraries, on a thumbnail: no time
     # below then includes a one-time cost, such as numba loading emseg's kernels
@@ -443,7 +457,6 @@ def _compare(args):
 
 
 def _batch(args):
-    _refuse_auto(args)
     try:
         from segment import batch
     except ImportError:
@@ -459,15 +472,19 @@ def _batch(args):
     clashes = [path for path, output in zip(paths, outputs) if outputs.count(output) > 1]
     if clashes:
         raise image.ImageError(f"{clashes[0]} and {clashes[1]} would both be written as {outputs[paths.index(clashes[0])]}; rename one.")
-    model = _make_model(args.method, args.k, args, None)
+    # -k auto / --covariance auto: a mixture chosen by BIC (per image, or on the shared histogram)
+    _refuse_kmeans_auto(args.method, args)
+    chosen = args.method == "gmm" and "auto" in (args.k, args.covariance)
+    auto = (args.k, args.covariance, args.k_max or 16) if chosen else None
+    model = _make_model(args.method, 10 if args.k == "auto" else args.k, args, None)  # 10: only a start, select refits
     with batch.connect(args.scheduler, args.workers) as client:
         if args.per_image:
             progress = BatchProgress("fitted and painted", len(paths), args.quiet)
             written, failures = batch.run_on_workers(
-                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, args.smooth,
-                args.neighbours, on_done=progress)
+                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, auto,
+                args.smooth, args.neighbours, on_done=progress)
         else:
-            written, failures = _batch_shared(client, batch, model, paths, outputs, args)
+            written, failures = _batch_shared(client, batch, model, paths, outputs, args, auto)
     for path, measured in written:
         print(path)
         if measured is not None:
@@ -481,18 +498,27 @@ def _batch(args):
     return 0
 
 
-def _batch_shared(client, batch, model, paths, outputs, args):
-    """The --shared-model run: one histogram, one fit here, painting on the workers; (written, failures)."""
+def _batch_shared(client, batch, model, paths, outputs, args, auto):
+    """The --shared-model run: one histogram, one fit here, painting on the workers; (written, failures).
+
+    With ``auto`` = (k, covariance type, k_max), the model is chosen by BIC and its table printed.
+    """
     colors, counts, failures = batch.shared_histogram(
         client, paths, args.max_pixels, on_done=BatchProgress("colours counted", len(paths), args.quiet))
     if len(colors) == 0:
         return [], failures
-    if args.k > len(colors):
-        _say(f"warning: the images have only {len(colors)} distinct colours; using k={len(colors)} instead of {args.k}.")
+    k = models.k_of(model)
+    if k > len(colors) and (auto is None or auto[0] != "auto"):
+        _say(f"warning: the images have only {len(colors)} distinct colours; using k={len(colors)} instead of {k}.")
         models.set_k(model, len(colors))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(colour.to_space(colors, args.space), sample_weight=counts)
+        auto = auto and (len(colors), *auto[1:])
+    if auto is not None:
+        table, model = models.select(colour.to_space(colors, args.space), counts, *auto, **_fit_options(args))
+        print(models.criterion_table(table, model), end="")
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(colour.to_space(colors, args.space), sample_weight=counts)
     palette = image.model_colors(model, args.space)
     print(image.save_model(Path(args.output) / "model.json", model, palette, args.space))
     readable = [i for i, path in enumerate(paths) if path not in failures]
@@ -640,6 +666,8 @@ def build_parser():
     explain.add_argument("--iterations", type=_positive_int, default=2, help="EM iterations to show (default: 2)")
     explain.add_argument("--pixels", type=_positive_int, default=4, help="pixels whose responsibilities are shown (default: 4)")
     explain.add_argument("--size", type=_positive_int, default=16, help="longest side of the tiny copy, in pixels (default: 16)")
+    explain.add_argument("--covariance", choices=COVARIANCE_TYPES, default="diag",
+                         help="covariance type; full and tied print their covariance and scatter matrices (default: diag)")
     _add_max_pixels(explain)
     explain.set_defaults(handler=_explain)
 

@@ -107,12 +107,15 @@ def ari(a, b):
 
 # ------------------------------------------------------------ initial values
 
-def initial_mixture(photo, k):
-    """Initial weights, means and precisions both libraries start from (emseg's k-means start)."""
+def initial_mixture(photo, k, covariance_type="diag"):
+    """Initial weights, means and precisions both libraries start from (emseg's k-means start of that type)."""
     with quiet():
-        start = GaussianMixture(k, max_iter=0, random_state=SEED).fit(photo.colors, sample_weight=photo.counts)
+        start = GaussianMixture(k, covariance_type=covariance_type, max_iter=0, random_state=SEED).fit(
+            photo.colors, sample_weight=photo.counts)
+    precisions = (1.0 / start.covariances_ if covariance_type in ("diag", "spherical")
+                  else np.linalg.inv(start.covariances_))
     return dict(weights_init=start.weights_ / start.weights_.sum(), means_init=start.means_,
-                precisions_init=1.0 / start.covariances_)
+                precisions_init=precisions, covariance_type=covariance_type)
 
 
 def initial_centers(photo, k):
@@ -147,8 +150,8 @@ def emseg_em_intervals(X, sample_weight, init, n_iter):
 
 def sklearn_em_intervals(X, init, n_iter):
     """Times of ``n_iter`` EM iterations of scikit-learn (see `emseg_em_intervals`)."""
-    model = StampedGaussianMixture(len(init["weights_init"]), covariance_type="diag", tol=0.0,
-                                   max_iter=n_iter + 1, **init)
+    init = {"covariance_type": "diag", **init}  # emseg's default type, named for scikit-learn
+    model = StampedGaussianMixture(len(init["weights_init"]), tol=0.0, max_iter=n_iter + 1, **init)
     model.stamps_ = []
     with quiet():
         model.fit(X)
@@ -309,7 +312,7 @@ def fitted_pair(photo, settings):
         with quiet():
             photo.cache[key] = dict(
                 gmm=(GaussianMixture(settings.k, **fixed, **init).fit(photo.colors, sample_weight=photo.counts),
-                     SkGaussianMixture(settings.k, covariance_type="diag", **fixed, **init).fit(photo.X)),
+                     SkGaussianMixture(settings.k, **fixed, **init).fit(photo.X)),  # init names the type: diag
                 kmeans=(KMeans(settings.k, init=centers, **fixed).fit(photo.colors, sample_weight=photo.counts),
                         SkKMeans(settings.k, init=centers, **fixed).fit(photo.X)),
             )

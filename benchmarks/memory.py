@@ -2,7 +2,7 @@
 
 Run by ``run.py`` once per case, as::
 
-    python benchmarks/memory.py {gmm,kmeans} {emseg,sklearn} {all,distinct} IMAGE [-k 10]
+    python benchmarks/memory.py {gmm,kmeans} {emseg,sklearn} {all,distinct} IMAGE [-k 10] [--covariance diag]
 
 The process loads the image, warms both libraries up on a small crop, notes
 its resident memory (the baseline), then builds the fit's input from the
@@ -42,21 +42,21 @@ SEED = 0
 MIB = 2**20
 
 
-def estimator(model, library, k):
-    """A default-parameter estimator of either library."""
+def estimator(model, library, k, covariance_type="diag"):
+    """A default-parameter estimator of either library (the mixture's covariance type named)."""
     if model == "gmm":
         if library == "emseg":
-            return GaussianMixture(k, random_state=SEED)
-        return SkGaussianMixture(k, covariance_type="diag", random_state=SEED)
+            return GaussianMixture(k, covariance_type=covariance_type, random_state=SEED)
+        return SkGaussianMixture(k, covariance_type=covariance_type, random_state=SEED)
     return (KMeans if library == "emseg" else SkKMeans)(k, random_state=SEED)
 
 
-def fit(model, library, data, k, rgb):
+def fit(model, library, data, k, rgb, covariance_type="diag"):
     """Build the input from the pixels and fit; return what must stay alive (model, inverse index)."""
     if data == "all":
-        return estimator(model, library, k).fit(rgb.reshape(-1, 3).astype(np.float64)), None
+        return estimator(model, library, k, covariance_type).fit(rgb.reshape(-1, 3).astype(np.float64)), None
     colors, counts, inverse = image.distinct_colors(rgb)  # the inverse stays alive, as in the pipeline
-    return estimator(model, library, k).fit(colors, sample_weight=counts), inverse
+    return estimator(model, library, k, covariance_type).fit(colors, sample_weight=counts), inverse
 
 
 def _status_mib(key):
@@ -79,21 +79,22 @@ def _reset_peak():
         return False
 
 
-def measure(model, library, data, path, k):
+def measure(model, library, data, path, k, covariance_type="diag"):
     """Peak memory of one fit above the baseline after loading the image, in MiB, and the fit's time."""
     rgb = image.load(path).rgb
     crop = np.ascontiguousarray(rgb[:64, :64])
-    fit(model, library, data, k, crop)  # loads the compiled kernels and the libraries' lazy parts
+    fit(model, library, data, k, crop, covariance_type)  # loads the compiled kernels and the libraries' lazy parts
     gc.collect()
     baseline = _status_mib("VmRSS")
     reset = _reset_peak()
     start = time.perf_counter()
-    fitted, _ = fit(model, library, data, k, rgb)
+    fitted, _ = fit(model, library, data, k, rgb, covariance_type)
     seconds = time.perf_counter() - start
     ru_maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MIB  # kB on Linux
     peak = _status_mib("VmHWM") if reset else ru_maxrss
     objective = fitted.lower_bound_ if model == "gmm" else fitted.inertia_
-    return dict(model=model, library=library, data=data, image=Path(path).name, k=k, n_pixels=int(rgb.shape[0] * rgb.shape[1]),
+    return dict(model=model, library=library, data=data, image=Path(path).name, k=k, covariance_type=covariance_type,
+                n_pixels=int(rgb.shape[0] * rgb.shape[1]),
                 peak_mib=peak - baseline, baseline_mib=baseline, peak_rss_mib=peak, ru_maxrss_mib=ru_maxrss,
                 peak_reset=reset, seconds=seconds, n_iter=int(fitted.n_iter_), objective=float(objective))
 
@@ -105,10 +106,13 @@ def main(argv=None):
     parser.add_argument("data", choices=("all", "distinct"))
     parser.add_argument("image")
     parser.add_argument("-k", type=int, default=10)
+    parser.add_argument("--covariance", choices=("diag", "full", "tied", "spherical"), default="diag",
+                        help="the mixture's covariance type (default: diag)")
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        print(json.dumps(measure(args.model, args.library, args.data, args.image, args.k)))
+        print(json.dumps(measure(args.model, args.library, args.data, args.image, args.k,
+                                         args.covariance)))
     return 0
 
 

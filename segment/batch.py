@@ -54,10 +54,13 @@ def paint_file(path, output, model, palette, max_pixels, space="rgb"):
     return str(image.save(output, image.paint(labels, palette), picture.alpha)), measured.as_dict()
 
 
-def fit_and_paint_file(path, output, model, max_pixels, space="rgb", beta=0.0, neighbours=4):
+def fit_and_paint_file(path, output, model, max_pixels, space="rgb", auto=None, beta=0.0, neighbours=4):
     """Fit ``model`` (unfitted) to one image in ``space``, on a worker, paint it with its mean colours and write it.
 
-    With ``beta`` > 0 the fit is refined on the pixel grid (`smooth.refine`).
+    ``auto`` = (k, covariance type, k_max) chooses the mixture by BIC on the
+    image's colours instead (`models.select`, 'auto' for either), with the
+    seed, iteration limit and tolerance of ``model``. With ``beta`` > 0 the
+    fit is refined on the pixel grid (`smooth.refine`).
 
     Returns the path written and the painted image's quality (`quality.Quality.as_dict`).
     """
@@ -66,7 +69,14 @@ def fit_and_paint_file(path, output, model, max_pixels, space="rgb", beta=0.0, n
     model = models.set_k(clone(model), min(models.k_of(model), max(len(colors), 1)))  # k at most the image's colours
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        color_labels = image.fit_color_labels(model, picture, space)
+        if auto is None:
+            color_labels = image.fit_color_labels(model, picture, space)
+        else:
+            k, covariance_type, k_max = auto
+            k = k if k == "auto" else models.k_of(model)
+            options = {name: getattr(model, name) for name in ("random_state", "max_iter", "tol")}
+            _, model = models.select(picture.in_space(space), picture.distinct[1], k, covariance_type, k_max, **options)
+            color_labels = model.predict(picture.in_space(space))
     refined = smooth.refine(model, picture, color_labels, space, beta, neighbours)[0] if beta else None
     labels, palette, measured = quality.paint(picture, model, color_labels, image.model_colors(model, space), space,
                                               labels=refined)

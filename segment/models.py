@@ -7,7 +7,8 @@ application a model is just a fitted estimator.
 
 import numpy as np
 
-from em import GaussianMixture
+from em import GaussianMixture, select_model
+from em.reference import COVARIANCE_TYPES
 from kmeans import KMeans
 
 ESTIMATORS = {"gmm": GaussianMixture, "kmeans": KMeans}
@@ -36,6 +37,31 @@ def make_started_model(method, weights, means, variances, reg_covar=1e-6, **opti
         return KMeans(len(means), init=means, n_init=1, **options)
     return GaussianMixture(len(means), weights_init=weights / weights.sum(), means_init=means,
                            precisions_init=1.0 / (variances + reg_covar), reg_covar=reg_covar, **options)
+
+
+def select(colors, counts, k, covariance_type, k_max=16, **options):
+    """``-k auto`` / ``--covariance auto``: mixtures fitted to weighted colours and ranked by BIC; (table, best).
+
+    ``k`` is a number, or 'auto' for every k from 2 to ``k_max`` (at most the
+    number of colours); ``covariance_type`` is a type, or 'auto' for all four.
+    ``options`` go to every `em.GaussianMixture` (``random_state``, ``max_iter``, ``tol``).
+    The table is `em.select_model`'s; `criterion_table` prints it.
+    """
+    k_max = min(k_max, len(colors)) if k == "auto" else k
+    k_range = range(min(2, k_max), k_max + 1) if k == "auto" else [k]
+    types = COVARIANCE_TYPES if covariance_type == "auto" else (covariance_type,)
+    return select_model(colors, k_range, types, criterion="bic", sample_weight=counts, **options)
+
+
+def criterion_table(table, best):
+    """`select`'s table as text, one line per fit: how it was started (k-means, or split from the k-1 fit), the chosen one marked."""
+    lines = [f"{'covariance':<11}{'k':>4}{'parameters':>12}{'BIC':>18}  start"]
+    for row in table:
+        chosen = row["k"] == best.n_components and row["covariance_type"] == best.covariance_type
+        start = "split k-1" if row["warm_started"] else "k-means"  # em.select_model's warm start, said openly
+        lines.append(f"{row['covariance_type']:<11}{row['k']:>4}{row['n_parameters']:>12}{row['bic']:>18.1f}  {start:<9}"
+                     + ("  <- best" if chosen else ""))
+    return "\n".join(lines) + "\n"
 
 
 def k_of(model):
@@ -86,11 +112,12 @@ def trace_method(trace):
     return "kmeans" if "centers" in trace else "gmm"
 
 
-def trace_model(trace, t):
-    """The fitted estimator of row t of a trace."""
+def trace_model(trace, t, covariance_type=None):
+    """The fitted estimator of row t of a trace; a mixture's ``covariance_type`` is needed when K = D (see `covariance_type_of`)."""
     if trace_method(trace) == "kmeans":
         return restore("kmeans", dict(cluster_centers=trace["centers"][t]))
-    return restore("gmm", dict(weights=trace["weights"][t], means=trace["means"][t], covariances=trace["variances"][t]))
+    return restore("gmm", dict(weights=trace["weights"][t], means=trace["means"][t], covariances=trace["variances"][t],
+                               covariance_type=covariance_type))
 
 
 def objective(trace):

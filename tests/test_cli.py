@@ -250,11 +250,42 @@ assert stand_in.norm is norm  # a reference kept to the stand-in still works
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(cli.__file__).parent, timeout=300)
 
 
-@pytest.mark.parametrize("command", ["compare", "batch"])
-@pytest.mark.parametrize("auto", [["-k", "auto"], ["--covariance", "auto"]], ids=["k", "covariance"])
-def test_auto_is_refused_where_one_model_is_fitted(capsys, rgb_image_path, tmp_path, command, auto):
-    args = [rgb_image_path, "-o", tmp_path / "out"] if command == "batch" else [rgb_image_path]
-    code, out, err = run(capsys, command, *args, *auto)
+def criterion_rows(text):
+    """The rows of a printed criterion table: (covariance type, k, BIC, marked best)."""
+    return [(cells[0], int(cells[1]), float(cells[3]), line.endswith("<- best"))
+            for line in text.splitlines() if len(cells := line.split()) >= 4 and cells[0] in
+            ("full", "tied", "diag", "spherical")]
+
+
+@pytest.mark.parametrize("command", ["segment", "sample", "demo", "compare"])
+def test_auto_chooses_k_and_the_covariance_type_on_every_fitting_command(capsys, rgb_image_path, tmp_path, command):
+    """-k auto --covariance auto: the table of every type and k = 2..5, the lowest BIC marked, and the command
+    then works with that model. The image is four flat colours plus noise, so the right k is 4."""
+    extra = {"segment": ["--json"], "sample": [], "demo": ["-o", tmp_path], "compare": []}[command]
+    code, out, err = run(capsys, command, rgb_image_path, "-k", "auto", "--covariance", "auto", "--k-max", 5, *extra)
+    assert code == 0
+    rows = criterion_rows(err if command == "segment" else out)  # under --json the table goes to stderr
+    assert [(t, k) for t, k, _, _ in rows] == [(t, k) for t in ("full", "tied", "diag", "spherical") for k in range(2, 6)]
+    best = min(rows, key=lambda row: row[2])
+    assert [row for row in rows if row[3]] == [best] and best[1] == 4
+    if command == "segment":
+        result = json.loads(out)  # stdout is the one JSON object
+        assert result["k"] == 4 and len(np.unique(pixels(result["outputs"][0]).reshape(-1, 3), axis=0)) == 4
+    elif command == "sample":  # the file is named by the k chosen
+        assert out.splitlines()[-1].endswith("_sample_grouped_k4.png")
+        assert pixels(out.splitlines()[-1]).shape == (24, 32, 3)
+    elif command == "demo":  # k-means gets the mixture's k, and the files are named by it
+        assert len(np.unique(pixels(tmp_path / "kmeans_k=4.png").reshape(-1, 3), axis=0)) == 4
+    else:  # both libraries fit the chosen model
+        assert f"emseg: BIC chose covariance {best[0]}, k=4\n" in err
+        assert "small.png: 768 pixels, k=4," in out and out.count(" 1.0000 ") == 2  # ARI of both methods
+
+
+@pytest.mark.parametrize("command", ["segment", "batch"])
+def test_kmeans_refuses_k_auto_instead_of_quietly_using_a_k(capsys, rgb_image_path, tmp_path, command):
+    """BIC needs a likelihood, which k-means lacks: one line saying what to do, and no file written."""
+    extra = ["-o", tmp_path / "out"] if command == "batch" else ["-o", tmp_path / "out.png"]
+    code, out, err = run(capsys, command, rgb_image_path, "--method", "kmeans", "-k", "auto", *extra)
     assert code == 1 and out == ""
-    assert err.startswith(f"emseg: error: {command} needs a number for -k") and err.count("\n") == 1
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert err.startswith("emseg: error: -k auto chooses k by BIC") and err.count("\n") == 1
+    assert not (tmp_path / "out.png").exists() and not list((tmp_path / "out").glob("*.png"))

@@ -12,9 +12,9 @@ import cli
 from conftest import make_blobs, read_image as pixels, run_cli as run
 from em import GaussianMixture, _kernels, reference
 from exactness import (EXP_FLUSH, MixtureEvaluation, assert_labels_agree, assert_same_kmeans, assert_same_mixture,
-                       model_params, parameter_changes, statistics_tolerances)
+                       assert_same_typed_mixture, model_params, parameter_changes, statistics_tolerances)
 from kmeans import KMeans
-from segment import image
+from segment import image, models
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -91,6 +91,23 @@ def test_mixture_on_a_dask_array_equals_the_in_memory_fit(client, data):
     assert_labels_agree(labels.compute(), want.predict(X), evaluation.weighted_log_prob, evaluation.term_bound)
     assert np.all(np.abs(got.predict_proba(X_dask).compute() - want.predict_proba(X)) <= evaluation.proba_bound + EXP_FLUSH)
     assert np.all(np.abs(got.score_samples(X_dask).compute() - want.score_samples(X)) <= evaluation.score_bound)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "spherical"])
+def test_every_covariance_type_on_a_dask_array_equals_the_in_memory_fit(client, data, covariance_type):
+    """The k-means start on the workers (scatter matrices for full and tied), then EM block by block.
+
+    Same start and kernels as in memory; only the order of the additions differs, so
+    the bounds of two correct fits of the type hold (`assert_same_typed_mixture`).
+    """
+    X, w, X_dask, w_dask = data
+    options = dict(covariance_type=covariance_type, random_state=0, max_iter=6, tol=0)
+    want = GaussianMixture(4, trace=True, **options).fit(X, sample_weight=w)
+    got = GaussianMixture(4, **options).fit(X_dask, sample_weight=w_dask)
+    start = tuple(want.trace_[name][0] for name in ("weights", "means", "variances"))
+    tau, _ = assert_same_typed_mixture(got, want, X, start, sample_weight=w)
+    assert tau < 1e-6  # a bound that still tells a wrong formula apart (test_a_wrong_formula_is_caught)
+    assert np.array_equal(got.predict(X_dask).compute(), want.predict(X))  # blobs: no label within τ of a tie
 
 
 @pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data"])
@@ -221,6 +238,32 @@ def test_batch_with_a_shared_model_paints_as_segment_with_its_model(client, phot
         code, _, _ = run(capsys, "segment", path, "--model", out / "model.json", "-o", tmp_path / "again.png")
         assert code == 0
         assert np.array_equal(pixels(painted), pixels(tmp_path / "again.png"))
+
+
+def test_batch_chooses_the_shared_model_by_bic(client, photos, tmp_path, capsys):
+    """-k auto --covariance auto: the table of the shared histogram's fits, and model.json holds the best of them."""
+    out = tmp_path / "out"
+    code, stdout, _ = run(capsys, "batch", tmp_path / "in", "-o", out, "-k", "auto", "--covariance", "auto",
+                          "--k-max", 3, "--max-iter", 5, "--scheduler", client.scheduler.address)
+    assert code == 0
+    colors, counts, _ = image.distinct_colors(concatenated_pixels(photos).astype(np.uint8))
+    table, want = models.select(colors, counts, "auto", "auto", 3, random_state=0, max_iter=5)
+    assert stdout.startswith(models.criterion_table(table, want))  # 4 types x k = 2, 3, then the paths written
+    model, _, _ = image.load_model(out / "model.json")
+    assert model.covariance_type == want.covariance_type
+    for name in ("weights_", "means_", "covariances_"):  # the same fit made here: bit for bit
+        assert np.array_equal(getattr(model, name), getattr(want, name)), name
+
+
+def test_batch_per_image_chooses_each_images_model_as_segment_does(client, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    options = ["--covariance", "auto", "-k", 2, "--max-iter", 5]
+    code, _, _ = run(capsys, "batch", tmp_path / "in", "-o", out, "--per-image", *options,
+                     "--scheduler", client.scheduler.address)
+    assert code == 0
+    for path in photos:  # each painted exactly as `emseg segment` paints it alone, with the type BIC chose there
+        assert run(capsys, "segment", path, *options, "-o", tmp_path / "alone.png")[0] == 0
+        assert np.array_equal(pixels(out / f"{path.stem}_gmm_k2.png"), pixels(tmp_path / "alone.png"))
 
 
 def test_batch_reports_and_skips_a_corrupt_file(client, photos, tmp_path, capsys):

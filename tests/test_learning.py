@@ -120,6 +120,29 @@ def test_animation_has_a_frame_per_row_painted_with_that_rows_means(capsys, rgb_
         assert {tuple(c) for c in np.unique(frame[360:].reshape(-1, 3), axis=0)} == caption_colors
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "spherical"])
+def test_trace_and_animation_of_every_covariance_type(capsys, rgb_image_path, tmp_path, covariance_type):
+    """The trace keeps each row's covariances in the type's shape; each frame is painted with that row's labels."""
+    code, out, _ = run(capsys, "segment", rgb_image_path, "-k", 3, "--covariance", covariance_type,
+                       "--trace", "trace.json", "--animate", "em.gif", "--animate-size", 32)
+    assert code == 0 and out.split()[-2:] == ["trace.json", "em.gif"]
+    model = fitted(GaussianMixture(3, covariance_type=covariance_type, random_state=0, trace=True), rgb_image_path)
+    saved = json.loads((tmp_path / "trace.json").read_text())
+    variances = np.array(saved["variances"])
+    assert variances.shape == (model.n_iter_ + 1, *model.covariances_.shape)
+    assert_array_equal(variances[-1], model.covariances_)
+    assert len(gif_frames(tmp_path / "em.gif")) == model.n_iter_ + 1
+    picture = image.load(rgb_image_path)
+    # the picture at its own size, uncaptioned; k=3 = D, so a tied trace is shaped like a diagonal one
+    frames = learn.animation_frames(model.trace_, picture, longest=32, covariance_type=covariance_type)
+    for t, frame in enumerate(frames):  # each pixel painted with the mean of its most likely component in row t
+        row = GaussianMixture(3, covariance_type=covariance_type)
+        row._set_params(model.trace_["weights"][t], model.trace_["means"][t], model.trace_["variances"][t])
+        row.n_features_in_ = 3
+        colors = np.clip(np.rint(row.means_), 0, 255).astype(np.uint8)
+        assert_array_equal(frame, colors[row.predict(picture.rgb.reshape(-1, 3).astype(np.float64))].reshape(24, 32, 3))
+
+
 def test_animation_is_byte_identical_for_the_same_seed(capsys, rgb_image_path, tmp_path):
     for name in ("a.gif", "b.gif"):
         assert run(capsys, "segment", rgb_image_path, "-k", 4, "--animate", name)[0] == 0
@@ -214,19 +237,38 @@ def test_explain_matches_the_snapshot(capsys, gradient_path):
 
 
 @pytest.mark.exactness
-def test_explain_replays_exactly_what_the_reference_engine_fits(gradient_path):
+@pytest.mark.parametrize("covariance_type", ["diag", "full", "tied", "spherical"])
+def test_explain_replays_exactly_what_the_reference_engine_fits(gradient_path, covariance_type):
     picture = image.load(gradient_path)
     X = picture.rgb.reshape(-1, 3).astype(np.float64)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = GaussianMixture(3, max_iter=2, tol=0, engine="reference", random_state=0, trace=True).fit(X)
+        model = GaussianMixture(3, covariance_type=covariance_type, max_iter=2, tol=0, engine="reference",
+                                random_state=0, trace=True).fit(X)
     trace = model.trace_
-    steps = learn.em_steps(X, trace["weights"][0], trace["means"][0], trace["variances"][0], model.reg_covar, 2)
+    steps = learn.em_steps(X, trace["weights"][0], trace["means"][0], trace["variances"][0], model.reg_covar, 2,
+                           covariance_type)
     for t, step in enumerate(steps, start=1):
         assert_array_equal(step["means"], trace["means"][t])
         assert_array_equal(step["variances"], trace["variances"][t])
         assert_array_equal(step["weights"], trace["weights"][t])
         assert step["lower_bound"] == trace["lower_bound"][t]
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_explain_prints_the_covariance_matrices(capsys, gradient_path, covariance_type):
+    code, out, _ = run(capsys, "explain", gradient_path, "-k", 2, "--iterations", 1, "--covariance", covariance_type)
+    assert code == 0 and f"covariance_type={covariance_type}" in out.splitlines()[0]
+    X = image.load(gradient_path).rgb.reshape(-1, 3).astype(np.float64)
+    start = GaussianMixture(2, covariance_type=covariance_type, max_iter=0, engine="reference", random_state=0).fit(X)
+    matrices = start.covariances_[None] if covariance_type == "tied" else start.covariances_
+    lines = out.splitlines()
+    for k, matrix in enumerate(matrices):  # the start's matrices, first printed under their title
+        title = "shared covariance Sigma:" if covariance_type == "tied" else f"covariance Sigma_{k}:"
+        at = next(i for i, line in enumerate(lines) if line.strip().startswith(title))
+        printed = np.array([[float(v) for v in line.split()[1:]] for line in lines[at + 1: at + 4]])
+        assert_array_equal(printed, np.round(matrix, 3))  # printed with 3 decimals
+    assert "scatter Q_0:" in out and "scatter Q_1:" in out
 
 
 def test_explain_shrinks_a_large_image(capsys, tmp_path):
