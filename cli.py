@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_imp
 
 from em import select_model  # noqa: E402
 from em.reference import COVARIANCE_TYPES  # noqa: E402
-from segment import colour, image, learn, models, quality, report  # noqa: E402
+from segment import colour, image, learn, modelfile, models, quality, report  # noqa: E402
 
 PROG = "emseg"
 
@@ -166,7 +166,7 @@ def _report_quality(label, measured, args):
 
 def _segment(args):
     picture = _load(args)
-    model, palette, space = image.load_model(args.model) if args.model else (None, None, args.space)
+    model, palette, space = modelfile.read(args.model) if args.model else (None, None, args.space)
     if model is not None and (_wants_trace(args) or args.quality is not None):
         raise image.ImageError("--model paints without fitting, so there are no iterations for --trace, --animate, "
                                "--plot-convergence or --quality.")
@@ -418,7 +418,7 @@ def _batch_shared(client, batch, model, paths, outputs, args):
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(colour.to_space(colors, args.space), sample_weight=counts)
     palette = image.model_colors(model, args.space)
-    print(image.save_model(Path(args.output) / "model.json", model, palette, args.space))
+    print(modelfile.save(Path(args.output) / "model.json", model, palette, args.space))
     readable = [i for i, path in enumerate(paths) if path not in failures]
     written, more = batch.run_on_workers(
         client, batch.paint_file, [paths[i] for i in readable], [outputs[i] for i in readable], model, palette,

@@ -30,10 +30,11 @@ once, when this module is imported, and never touched again.
 """
 
 import colorsys
+import contextlib
 import copy
+import errno
 import functools
 import glob
-import json
 import math
 import os
 import tempfile
@@ -195,18 +196,40 @@ def check_output_path(path, inputs=(), suffixes=None):
 
 
 def _write_atomically(path, write):
-    """Call ``write(file)`` on a temporary file in the target folder, then rename it into place."""
+    """Call ``write(file)`` on a temporary file in the target folder, then rename it into place.
+
+    Whatever stops it (a failed write, a signal), the temporary file is removed
+    and an earlier file at ``path`` stays as it was. A failed write raises
+    `ImageError` naming the file and what to do.
+    """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
+    temporary = None
     try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
         with os.fdopen(handle, "wb") as file:
             write(file)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        temporary = None
+    except OSError as error:
+        raise ImageError(_write_failure(path, error)) from None
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
     return path
+
+
+def _write_failure(path, error):
+    """One line saying why ``path`` could not be written and what to do; any earlier file there is untouched."""
+    kept = f"; an earlier {path.name} is untouched" if path.exists() else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{path}: no space left on the device while writing it{kept}; free some space or write elsewhere."
+    if error.errno == errno.EROFS:
+        return f"{path}: the folder is on a read-only file system{kept}; choose another output folder."
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"{path}: permission denied while writing it{kept}; choose a folder you can write to."
+    return f"{path} could not be written ({error}){kept}."
 
 
 def save(path, rgb, alpha=None):
@@ -278,53 +301,6 @@ def save_animation(path, frames, captions, frame_ms=500, last_ms=2000):
     durations = [frame_ms] * (len(images) - 1) + [last_ms]
     return _write_atomically(path, lambda file: images[0].save(
         file, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
-
-
-def save_model(path, model, palette, space="rgb"):
-    """Write a fitted model and its palette as JSON, atomically, for ``emseg segment --model``.
-
-    Holds the method ('gmm' or 'kmeans'), the colour space it was fitted in, k, the palette (uint8 rows), the
-    fitted parameters as lists of floats, and the emseg version. Floats are
-    written with all their digits, so the model read back is the same model.
-    """
-    document = dict(
-        emseg_version=_version(), method=models.method_of(model), space=space, k=len(palette),
-        palette=np.asarray(palette).tolist(),
-        parameters={name: np.asarray(value).tolist() for name, value in models.fitted_parameters(model).items()},
-    )
-    return save_text(path, json.dumps(document, indent=1) + "\n")
-
-
-def load_model(path):
-    """Read a model written by :func:`save_model`: (fitted estimator, palette uint8 of shape (k, 3), space).
-
-    A file without a space (written before emseg had them) holds an RGB model.
-    """
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        palette = np.array(document["palette"], dtype=np.uint8).reshape(-1, 3)
-        parameters = {name: value if isinstance(value, str) else np.array(value, dtype=np.float64)
-                      for name, value in document["parameters"].items()}  # a string: the covariance type
-        model = models.restore(document["method"], parameters)
-        space = document.get("space", "rgb")
-        colour.check_space(space)
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such model file; check the path.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise ImageError(f"{path} is not an emseg model file ({error}); write one with emseg batch --shared-model.") from None
-    if model.n_features_in_ != 3:
-        raise ImageError(f"{path} holds a model of {model.n_features_in_} features; a colour model has 3.")
-    return model, palette, space
-
-
-def _version():
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("emseg")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 # ----------------------------------------------------------------- pixels

@@ -14,7 +14,7 @@ from em import GaussianMixture, _kernels, reference
 from exactness import (EXP_FLUSH, MixtureEvaluation, assert_labels_agree, assert_same_kmeans, assert_same_mixture,
                        model_params, parameter_changes, statistics_tolerances)
 from kmeans import KMeans
-from segment import image
+from segment import image, modelfile
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -207,7 +207,7 @@ def test_batch_with_a_shared_model_paints_as_segment_with_its_model(client, phot
                             "--max-iter", 20, "--scheduler", address)
     assert code == 0 and only_quality_lines(err, photos)
     assert stdout.splitlines()[0] == str(out / "model.json")
-    model, palette, _ = image.load_model(out / "model.json")
+    model, palette, _ = modelfile.read(out / "model.json")
     # the fit on the collection's distinct colours, weighted by their counts, made here
     colors, counts, _ = image.distinct_colors(concatenated_pixels(photos).astype(np.uint8))
     want = (GaussianMixture if method == "gmm" else KMeans)(4, random_state=0, max_iter=20).fit(colors, sample_weight=counts)
@@ -279,8 +279,8 @@ def test_a_model_file_round_trips_exactly(tmp_path):
     X = make_blobs(n_samples=300, n_features=3, seed=2) * 20 + 128
     for model in (GaussianMixture(3, random_state=0).fit(X), KMeans(3, random_state=0).fit(X)):
         palette = image.model_colors(model)
-        image.save_model(tmp_path / "model.json", model, palette)
-        loaded, loaded_palette, _ = image.load_model(tmp_path / "model.json")
+        modelfile.save(tmp_path / "model.json", model, palette)
+        loaded, loaded_palette, _ = modelfile.read(tmp_path / "model.json")
         assert np.array_equal(loaded_palette, palette)
         assert np.array_equal(loaded.predict(X), model.predict(X))
 
