@@ -3,6 +3,7 @@
 import argparse
 import gc
 import json
+import signal
 import sys
 import time
 import warnings
@@ -571,6 +572,21 @@ def build_parser():
     return parser
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds like KeyboardInterrupt, so atomic writes remove their temporary file."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    """The handler of SIGINT and SIGTERM: the first one unwinds the command; later ones are ignored."""
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)  # so cleaning up cannot itself be interrupted
+    raise Interrupted(signum)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
@@ -578,17 +594,29 @@ def main(argv=None):
     except (image.ImageError, ValueError, OSError, learn.MissingDependency) as error:  # QualityNotReached too
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+    except (Interrupted, KeyboardInterrupt) as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        print(f"{PROG}: error: stopped by {signal.Signals(signum).name}; no partial output was left, "
+              "and files written before were not touched.", file=sys.stderr)
+        return 128 + signum
 
 
 def run():
-    """The ``emseg`` command: `main`, then exit.
+    """The ``emseg`` command: `main` with SIGINT and SIGTERM turned into `Interrupted`, then exit.
 
-    The process ends right after, so the garbage collector is told to leave the
-    objects that exist now alone: otherwise its passes over every imported
-    module's objects at interpreter shutdown take 0.6 s. `main` itself stays
-    free of this, as tests and benchmarks call it in a long-lived process.
+    Exit status 130 (SIGINT) or 143 (SIGTERM), as a shell reports a command a
+    signal stopped. The process ends right after, so the garbage collector is
+    told to leave the objects that exist now alone: otherwise its passes over
+    every imported module's objects at interpreter shutdown take 0.6 s. `main`
+    itself stays free of both, as tests and benchmarks call it in a long-lived process.
     """
-    status = main()
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.signal(signum, _interrupt) for signum in signums]
+    try:
+        status = main()
+    finally:  # as they were, for a caller that lives on (a test)
+        for signum, handler in zip(signums, previous):
+            signal.signal(signum, handler)
     gc.freeze()
     return status
 

@@ -122,10 +122,14 @@ def load(path, max_pixels=DEFAULT_MAX_PIXELS):
             image.load()
             image = ImageOps.exif_transpose(image)
             return Picture(*_to_rgb_alpha(image), notes=notes)
+    except ImageError:
+        raise
     except UnidentifiedImageError:
         raise ImageError(f"{path} is not an image Pillow can read; check that it is really an image.") from None
-    except (OSError, SyntaxError) as error:
-        raise ImageError(f"{path} is truncated or corrupt ({error}); re-export or re-download it.") from None
+    except Exception as error:  # Pillow's parsers answer a hostile file with OSError, SyntaxError, but also
+        # ValueError, struct.error, IndexError, EOFError... (tests/fuzz.py): all mean the file is broken
+        reason = str(error) or type(error).__name__
+        raise ImageError(f"{path} is truncated or corrupt ({reason}); re-export or re-download it.") from None
 
 
 def expand_inputs(inputs):
