@@ -38,6 +38,8 @@ import glob
 import math
 import os
 import tempfile
+import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +110,20 @@ def load(path, max_pixels=DEFAULT_MAX_PIXELS):
         raise ImageError(f"{path} is a directory; give an image file.")
     if path.stat().st_size == 0:
         raise ImageError(f"{path} is empty (0 bytes); give an image file.")
+    with _PILLOW_WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        picture = _decode(path, max_pixels)
+    # Pillow warns (a UserWarning on stderr) about damage it decoded past, such as corrupt EXIF: said as notes
+    picture.notes += [f"{path.name}: {message}" for message in dict.fromkeys(str(w.message) for w in caught)]
+    return picture
+
+
+# warnings.catch_warnings swaps process-wide state: two threads in it at once could leave it swapped
+_PILLOW_WARNINGS_LOCK = threading.Lock()
+
+
+def _decode(path, max_pixels):
+    """`load` once the file is known to exist: the header checked against ``max_pixels``, then the pixels."""
     try:
         with Image.open(path) as image:
             n_pixels = image.width * image.height

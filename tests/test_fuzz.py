@@ -43,9 +43,9 @@ def test_findings_stay_fixed(files, tmp_path, seed, case):
 
 
 def test_mutants_through_the_installed_command(files, tmp_path):
-    """One case of each mutation (each its own process, ~1.5 s): exit 0 with the output, or exit 1 with one
-    line naming the file and no output left."""
-    for case in range(len(fuzz.MUTATIONS)):
+    """Four mutations (each case its own process, ~1.5 s; `make fuzz` runs a hundred): exit 0 with the output,
+    or exit 1 with one line naming the file and no output left."""
+    for case in (0, 3, 4, 7):  # truncate-boundary, bit-flips, size-lie, exif-orientation
         fmt, _, data = fuzz.mutate(files, 2, case)
         path = tmp_path / f"case{case}.{fmt}"
         path.write_bytes(data)
