@@ -388,9 +388,12 @@ def _batch(args):
     model = _make_model(args.method, args.k, args, None)
     with batch.connect(args.scheduler, args.workers) as client:
         if args.per_image:
+            recipe = dict(method=args.method, parameters=model.get_params(), space=args.space,
+                          version=modelfile.version())
+            paths, outputs, keys = _still_to_do(batch, paths, outputs, recipe, args)
             progress = BatchProgress("fitted and painted", len(paths), args.quiet)
-            written, failures = batch.run_on_workers(
-                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, on_done=progress)
+            written, failures = batch.run_on_workers(client, batch.fit_and_paint_file, paths, outputs, keys, model,
+                                                     args.max_pixels, args.space, on_done=progress)
         else:
             written, failures = _batch_shared(client, batch, model, paths, outputs, args)
     for path, measured in written:
@@ -421,10 +424,24 @@ def _batch_shared(client, batch, model, paths, outputs, args):
     palette = image.model_colors(model, args.space)
     print(modelfile.save(Path(args.output) / "model.json", model, palette, args.space))
     readable = [i for i, path in enumerate(paths) if path not in failures]
+    recipe = modelfile.document(model, palette, modelfile.version(), args.space)
+    paths, outputs, keys = _still_to_do(batch, [paths[i] for i in readable], [outputs[i] for i in readable],
+                                        recipe, args)
     written, more = batch.run_on_workers(
-        client, batch.paint_file, [paths[i] for i in readable], [outputs[i] for i in readable], model, palette,
-        args.max_pixels, args.space, on_done=BatchProgress("painted", len(readable), args.quiet))
+        client, batch.paint_file, paths, outputs, keys, model, palette,
+        args.max_pixels, args.space, on_done=BatchProgress("painted", len(paths), args.quiet))
     return written, {**failures, **more}
+
+
+def _still_to_do(batch, paths, outputs, recipe, args):
+    """(paths, outputs, keys) of the images to paint: all of them, or with --resume those whose output is not
+    complete and made by the same ``recipe`` from the same input (`batch.is_done`)."""
+    keys = [batch.job_key(path, recipe) for path in paths]
+    todo = [i for i, (output, key) in enumerate(zip(outputs, keys)) if not (args.resume and batch.is_done(output, key))]
+    if len(todo) < len(paths):
+        _say(f"note: --resume: {len(paths) - len(todo)} of {len(paths)} outputs are complete and made by the same "
+             "model from the same input; kept.")
+    return [paths[i] for i in todo], [outputs[i] for i in todo], [keys[i] for i in todo]
 
 
 class BatchProgress:
@@ -562,6 +579,9 @@ def build_parser():
     mode.add_argument("--per-image", dest="per_image", action="store_true", help="fit each image on its own, in parallel")
     batch.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, such as tcp://host:8786 (default: start a local one)")
     batch.add_argument("--workers", type=_positive_int, default=2, help="worker processes of the local cluster (default: 2)")
+    batch.add_argument("--resume", action="store_true",
+                       help="keep the outputs that are complete and were made by the same model from the same input "
+                            "(each output's record, OUTDIR/.NAME.emseg.json, says), and make only the others")
     _add_fit_options(batch)
     _add_space(batch)
     batch.set_defaults(handler=_batch, per_image=False)

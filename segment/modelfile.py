@@ -57,7 +57,7 @@ def document(model, palette, version, space="rgb"):
 
 def save(path, model, palette, space="rgb"):
     """Write model.json atomically: `document` with this emseg's version."""
-    return image.save_text(path, json.dumps(document(model, palette, _version(), space), indent=1) + "\n")
+    return image.save_text(path, json.dumps(document(model, palette, version(), space), indent=1) + "\n")
 
 
 def read(path):
@@ -161,7 +161,7 @@ def _refuse_constant(name):
     raise ValueError(f"the file holds {name}, which is not a finite number.")
 
 
-def _version():
+def version():
     from importlib.metadata import PackageNotFoundError, version
 
     try:
