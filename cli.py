@@ -198,9 +198,11 @@ def _segment(args):
         color_labels, colors = model.predict(picture.in_space(space)), palette
         seconds = time.perf_counter() - start
     k = len(colors)
-    labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither)
+    labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither,
+                                              labels=bool(args.labels))
     output = output or _default_output(args, f"{method}_k{k}")
-    written = [_write(output, image.paint(labels, palette), picture, [args.image], show=not args.json)]
+    painted = image.paint_colors(picture, color_labels, palette) if labels is None else image.paint(labels, palette)
+    written = [_write(output, painted, picture, [args.image], show=not args.json)]
     if args.labels:
         written.append(str(image.save_labels(args.labels, labels)))
     written += _write_iteration_views(args, model, picture, k=k)

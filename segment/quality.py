@@ -195,7 +195,8 @@ def dither_labels(picture, centers, space="rgb", serpentine=False):
     return _floyd_steinberg(values, picture.mask, centers, serpentine)
 
 
-def paint(picture, model, color_labels, colors, space="rgb", palette="means", dither="none", serpentine=False):
+def paint(picture, model, color_labels, colors, space="rgb", palette="means", dither="none", serpentine=False,
+          labels=True):
     """Paint a picture with a fitted model and measure the result: (labels, palette, Quality).
 
     Parameters
@@ -212,6 +213,9 @@ def paint(picture, model, color_labels, colors, space="rgb", palette="means", di
     dither : {'none', 'floyd-steinberg'}
         Floyd–Steinberg error diffusion in ``space`` (`dither_labels`); only
         with the 'means' palette, whose colours are the model's.
+    labels : bool
+        False: without dithering, return None for the labels instead of the (height, width) int64 map
+        (paint with `image.paint_colors`), to save its memory on a large image.
 
     Returns
     -------
@@ -229,7 +233,8 @@ def paint(picture, model, color_labels, colors, space="rgb", palette="means", di
             raise ValueError("--dither diffuses the error towards the model's own colours; use it with --palette means.")
         colors = image.distinct_palette(len(colors))
     if dither == "none":
-        return image.pixel_labels(picture, color_labels), colors, measure_colors(picture, color_labels, colors)
+        pixel_labels = image.pixel_labels(picture, color_labels) if labels else None
+        return pixel_labels, colors, measure_colors(picture, color_labels, colors)
     labels = dither_labels(picture, models.centers(model), space, serpentine)
     return labels, colors, measure_pixels(picture, labels, colors)
 
