@@ -55,6 +55,7 @@ WRITE_FORMATS = {ext: fmt for ext, fmt in Image.registered_extensions().items() 
 # Pillow's default limit, 89,478,485 pixels: the default of load's max_pixels and of --max-pixels
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 Image.MAX_IMAGE_PIXELS = None  # set once, never toggled: load checks every image against its max_pixels
+ORIENTATION = 0x0112  # the EXIF tag; 1 is upright
 NO_ALPHA_FORMATS = {"JPEG", "BMP", "PPM", "PCX", "EPS", "SGI", "XBM", "MPEG", "DDS", "BLP", "MSP", "PDF"}
 
 
@@ -136,7 +137,8 @@ def _decode(path, max_pixels):
             if getattr(image, "n_frames", 1) > 1:
                 notes.append(f"{path.name} has {image.n_frames} frames; using the first.")
             image.load()
-            image = ImageOps.exif_transpose(image)
+            if image.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose copies the image even when upright
+                image = ImageOps.exif_transpose(image)
             return Picture(*_to_rgb_alpha(image), notes=notes)
     except ImageError:
         raise
@@ -446,6 +448,9 @@ def paint(labels, palette):
     return np.where(labels[:, :, None] >= 0, palette[np.maximum(labels, 0)], 0).astype(np.uint8)
 
 
+PAINT_BLOCK = 1 << 20  # pixels painted at a time: temporaries of 8 MB, not of the whole image
+
+
 def paint_colors(picture, color_labels, palette):
     """The picture painted from each distinct colour's label, (height, width, 3) uint8; transparent pixels black.
 
@@ -453,11 +458,14 @@ def paint_colors(picture, color_labels, palette):
     int64 label map: on 100 megapixels that map and its temporaries take 2.4 GB, this takes the output only.
     """
     painted = np.zeros((*picture.rgb.shape[:2], 3), dtype=np.uint8)
-    per_color = np.ascontiguousarray(np.asarray(palette, dtype=np.uint8)[color_labels])  # (n_colors, 3)
-    if picture.alpha is None:
-        np.take(per_color, picture.distinct[2], axis=0, out=painted.reshape(-1, 3))
-    else:
-        painted[picture.mask] = per_color[picture.distinct[2]]
+    per_color = np.asarray(palette, dtype=np.uint8)[color_labels]  # (n_colors, 3)
+    inverse = picture.distinct[2]
+    if picture.alpha is not None:
+        painted[picture.mask] = per_color[inverse]
+        return painted
+    flat = painted.reshape(-1, 3)
+    for start in range(0, len(flat), PAINT_BLOCK):  # in blocks: indexing converts the int32 ranks to int64
+        flat[start:start + PAINT_BLOCK] = per_color[inverse[start:start + PAINT_BLOCK]]
     return painted
 
 

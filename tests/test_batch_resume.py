@@ -16,39 +16,52 @@ pytest.importorskip("distributed")
 EMSEG = os.path.join(os.path.dirname(sys.executable), "emseg")
 
 
+N_PHOTOS = 6
+
+
 @pytest.fixture
 def photos(tmp_path):
-    """Eight 120 x 160 crops of the two bundled photos, as PNG files in one folder."""
+    """Six 90 x 120 crops of the two bundled photos, as PNG files in one folder."""
     folder = tmp_path / "in"
     folder.mkdir()
-    for i in range(8):
+    for i in range(N_PHOTOS):
         photo = load_sample_image(("china.jpg", "flower.jpg")[i % 2])
-        image.save(folder / f"crop{i}.png", photo[40 * i:40 * i + 120, 50 * i:50 * i + 160])
+        image.save(folder / f"crop{i}.png", photo[50 * i:50 * i + 90, 60 * i:60 * i + 120])
     return folder
 
 
+@pytest.fixture(scope="module")
+def scheduler():
+    """A one-worker cluster in this process (threads, not processes: starts in a second) for the runs
+    that are not killed; the killed one starts its own, as `emseg batch` does."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
 def _batch_argv(photos, out, *more):
-    return ["batch", photos, "-o", out, "--per-image", "-k", 4, "--workers", 1, "--quiet", *more]
+    return ["batch", photos, "-o", out, "--per-image", "-k", 4, "--quiet", *more]
 
 
-def test_a_killed_batch_resumed_gives_the_outputs_of_an_uninterrupted_one(capsys, tmp_path, photos):
-    assert run_cli(capsys, *_batch_argv(photos, tmp_path / "whole"))[0] == 0
+def test_a_killed_batch_resumed_gives_the_outputs_of_an_uninterrupted_one(capsys, tmp_path, photos, scheduler):
+    assert run_cli(capsys, *_batch_argv(photos, tmp_path / "whole", "--scheduler", scheduler))[0] == 0
     whole = {p.name: p.read_bytes() for p in (tmp_path / "whole").glob("*.png")}
-    assert len(whole) == 8
+    assert len(whole) == N_PHOTOS
 
     out = tmp_path / "resumed"
-    process = subprocess.Popen([EMSEG, *map(str, _batch_argv(photos, out))], start_new_session=True,
+    process = subprocess.Popen([EMSEG, *map(str, _batch_argv(photos, out, "--workers", 1))], start_new_session=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     while len(list(out.glob(".*.emseg.json"))) < 2 and process.poll() is None:  # two images are complete
         time.sleep(0.02)
     os.killpg(process.pid, signal.SIGKILL)  # the command and its Dask workers, at once
     process.wait()
     done = sorted(p.name for p in out.glob("*.png"))
-    assert 2 <= len(done) < 8, done  # killed halfway
+    assert 2 <= len(done) < N_PHOTOS, done  # killed halfway
     (out / done[0]).write_bytes(b"damaged after it was written")  # its record no longer vouches for it
 
-    code, _, err = run_cli(capsys, *_batch_argv(photos, out, "--resume"))
-    assert code == 0 and f"{len(done) - 1} of 8 outputs are complete" in err
+    code, _, err = run_cli(capsys, *_batch_argv(photos, out, "--resume", "--scheduler", scheduler))
+    assert code == 0 and f"{len(done) - 1} of {N_PHOTOS} outputs are complete" in err
     assert {p.name: p.read_bytes() for p in out.glob("*.png")} == whole  # byte for byte
     assert not list(out.glob("*.part"))
 
