@@ -234,7 +234,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_debris(tmp_path, gradient, mo
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(image.ImageError, match=r"out.png could not be written \(disk full\); an earlier out.png"):
         image.save(path, 255 - gradient)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
