@@ -234,7 +234,8 @@ def test_batch_reports_and_skips_a_corrupt_file(client, photos, tmp_path, capsys
     for path in photos:  # each painted exactly as `emseg segment` paints it alone
         assert run(capsys, "segment", path, "-k", 3, "--max-iter", 10, "-o", tmp_path / "alone.png")[0] == 0
         assert np.array_equal(pixels(out / f"{path.stem}_gmm_k3.png"), pixels(tmp_path / "alone.png"))
-    assert sorted(p.name for p in out.iterdir()) == [f"{p.stem}_gmm_k3.png" for p in photos]  # no temporary left
+    names = [f"{p.stem}_gmm_k3.png" for p in photos]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + [f".{n}.emseg.json" for n in names])  # no temporary
 
 
 def test_batch_starts_its_own_local_cluster(photos, tmp_path, capsys):
@@ -271,7 +272,7 @@ def test_inputs_expand_folders_and_patterns_once_each(photos, tmp_path):
 def test_a_bad_model_file_is_one_clear_error(photos, tmp_path, capsys):
     (tmp_path / "model.json").write_text('{"method": "gmm"}')
     code, _, err = run(capsys, "segment", photos[0], "--model", tmp_path / "model.json", "-o", tmp_path / "x.png")
-    assert code == 1 and "is not an emseg model file" in err
+    assert code == 1 and "is not a usable emseg model file" in err
     assert not (tmp_path / "x.png").exists()
 
 
