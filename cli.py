@@ -3,6 +3,7 @@
 import argparse
 import gc
 import json
+import logging
 import signal
 import sys
 import time
@@ -22,6 +23,9 @@ from em.reference import COVARIANCE_TYPES  # noqa: E402
 from segment import colour, image, learn, modelfile, models, quality, report  # noqa: E402
 
 PROG = "emseg"
+# Pillow also logs the reason of some errors it raises (such as a TIFF's impossible samples per pixel);
+# with no handler, Python would print that as a second stderr line beside the one `emseg: error:` line
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 # ---------------------------------------------------------------- helpers

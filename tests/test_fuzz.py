@@ -42,6 +42,16 @@ def test_findings_stay_fixed(files, tmp_path, seed, case):
     assert fuzz.check_application(path) == "refused"
 
 
+def test_a_tiff_pillow_logs_about_is_still_one_line(files, tmp_path):
+    """Found by `make fuzz` (depth-lie): samples per pixel 255 made Pillow log an error line to stderr
+    before raising, so the command printed two lines."""
+    data = bytearray(files["tif"])
+    data[fuzz._tif_tag(data, 277)] = 255  # samples per pixel
+    path = tmp_path / "samples.tif"
+    path.write_bytes(bytes(data))
+    assert fuzz.check_command(path, tmp_path / "out.png") == "refused"
+
+
 def test_mutants_through_the_installed_command(files, tmp_path):
     """Four mutations (each case its own process, ~1.5 s; `make fuzz` runs a hundred): exit 0 with the output,
     or exit 1 with one line naming the file and no output left."""
