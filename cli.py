@@ -622,8 +622,8 @@ def main(argv=None):
         return 1
     except (Interrupted, KeyboardInterrupt) as stop:
         signum = getattr(stop, "signum", signal.SIGINT)
-        print(f"{PROG}: error: stopped by {signal.Signals(signum).name}; no partial output was left, "
-              "and files written before were not touched.", file=sys.stderr)
+        print(f"{PROG}: error: stopped by {signal.Signals(signum).name}; the file being written was discarded, "
+              "files already there are as they were.", file=sys.stderr)
         return 128 + signum
 
 
