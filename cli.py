@@ -621,10 +621,22 @@ def main(argv=None):
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
     except (Interrupted, KeyboardInterrupt) as stop:
-        signum = getattr(stop, "signum", signal.SIGINT)
-        print(f"{PROG}: error: stopped by {signal.Signals(signum).name}; the file being written was discarded, "
-              "files already there are as they were.", file=sys.stderr)
-        return 128 + signum
+        return _stopped(stop)
+    except SystemError as error:  # the handler ran inside numba's C code, which wraps what it raised, maybe twice
+        stop = error
+        while stop is not None and not isinstance(stop, (Interrupted, KeyboardInterrupt)):
+            stop = stop.__cause__
+        if stop is None:
+            raise
+        return _stopped(stop)
+
+
+def _stopped(stop):
+    """The one line and the exit status (128 + the signal's number) of a command a signal stopped."""
+    signum = getattr(stop, "signum", signal.SIGINT)
+    print(f"{PROG}: error: stopped by {signal.Signals(signum).name}; the file being written was discarded, "
+          "files already there are as they were.", file=sys.stderr)
+    return 128 + signum
 
 
 def run():
