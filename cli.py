@@ -443,6 +443,9 @@ def _still_to_do(batch, paths, outputs, recipe, args):
     """(paths, outputs, keys) of the images to paint: all of them, or with --resume those whose output is not
     complete and made by the same ``recipe`` from the same input (`batch.is_done`)."""
     keys = [batch.job_key(path, recipe) for path in paths]
+    if args.resume:
+        for output in outputs:
+            batch.remove_leftovers(output)
     todo = [i for i, (output, key) in enumerate(zip(outputs, keys)) if not (args.resume and batch.is_done(output, key))]
     if len(todo) < len(paths):
         _say(f"note: --resume: {len(paths) - len(todo)} of {len(paths)} outputs are complete and made by the same "
@@ -587,7 +590,8 @@ def build_parser():
     batch.add_argument("--workers", type=_positive_int, default=2, help="worker processes of the local cluster (default: 2)")
     batch.add_argument("--resume", action="store_true",
                        help="keep the outputs that are complete and were made by the same model from the same input "
-                            "(each output's record, OUTDIR/.NAME.emseg.json, says), and make only the others")
+                            "(each output's record, OUTDIR/.NAME.emseg.json, says), make only the others, and remove "
+                            "the temporary files an interrupted run left")
     _add_fit_options(batch)
     _add_space(batch)
     batch.set_defaults(handler=_batch, per_image=False)

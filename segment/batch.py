@@ -14,6 +14,7 @@ This module imports dask.distributed; cli.py imports it only for ``emseg batch``
 """
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -73,6 +74,14 @@ def is_done(output, key):
         return key is not None and record["key"] == key and record["sha256"] == _digest(output)
     except (OSError, ValueError, KeyError, TypeError):  # no record, or a damaged one: not done
         return False
+
+
+def remove_leftovers(output):
+    """Delete the temporary files a killed run left for ``output`` and its record (SIGKILL allows no clean-up)."""
+    output = Path(output)
+    for name in (output.name, record_path(output).name):
+        for temporary in output.parent.glob(f".{glob.escape(name)}.*.part"):
+            temporary.unlink(missing_ok=True)
 
 
 def _digest(path):
