@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a machine that has only python3:
 #   make demo   segment the photo bundled with scikit-learn (images go to OUT, default .)
 #   make test   run the test suite
+#   make fuzz   5,000 mutated image files through the application (every 49th through emseg too)
 #   make exactness   rerun the exactness tests under other BLAS, SIMD and numba targets and thread counts
 # Each creates, or reuses, the virtual environment in .venv; creating it also compiles the numba kernels.
 
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 OUT ?= .
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test exactness bench clean
+.PHONY: demo test fuzz exactness bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,9 @@ demo: $(STAMP)
 # hypothesis profile "emseg" (tests/conftest.py): the same examples on every run and machine
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --hypothesis-profile=emseg
+
+fuzz: $(STAMP)
+	$(BIN)/python tests/fuzz.py --cases 5000 --every-command 49
 
 exactness: $(STAMP)
 	$(BIN)/python tests/portability.py

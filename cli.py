@@ -3,6 +3,8 @@
 import argparse
 import gc
 import json
+import logging
+import signal
 import sys
 import time
 import warnings
@@ -17,9 +19,12 @@ defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
 
 from em.reference import COVARIANCE_TYPES  # noqa: E402
-from segment import colour, image, learn, models, quality, report, smooth  # noqa: E402
+from segment import colour, image, learn, modelfile, models, quality, report, smooth  # noqa: E402
 
 PROG = "emseg"
+# Pillow also logs the reason of some errors it raises (such as a TIFF's impossible samples per pixel);
+# with no handler, Python would print that as a second stderr line beside the one `emseg: error:` line
+logging.getLogger("PIL").addHandler(logging.NullHandler())
 # the objectives of `_objective` as the demo's table and captions name them; all but the inertia are per pixel
 OBJECTIVE_NAMES = dict(lower_bound="log-likelihood", inertia="inertia", free_energy="free energy", icm_cost="ICM cost")
 
@@ -217,7 +222,7 @@ def _report_quality(label, measured, args):
 
 def _segment(args):
     picture = _load(args)
-    model, palette, space = image.load_model(args.model) if args.model else (None, None, args.space)
+    model, palette, space = modelfile.read(args.model) if args.model else (None, None, args.space)
     if model is not None and (_wants_trace(args) or args.quality is not None):
         raise image.ImageError("--model paints without fitting, so there are no iterations for --trace, --animate, "
                                "--plot-convergence or --quality.")
@@ -261,9 +266,10 @@ def _segment(args):
         seconds = time.perf_counter() - start
     k = len(colors)
     labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither,
-                                              labels=refined)
+                                              labels=refined, label_map=bool(args.labels))
     output = output or _default_output(args, f"{method}_k{k}")
-    written = [_write(output, image.paint(labels, palette), picture, [args.image], show=not args.json)]
+    painted = image.paint_colors(picture, color_labels, palette) if labels is None else image.paint(labels, palette)
+    written = [_write(output, painted, picture, [args.image], show=not args.json)]
     if args.labels:
         written.append(str(image.save_labels(args.labels, labels)))
     if args.proba or args.uncertainty:
@@ -479,10 +485,13 @@ def _batch(args):
     model = _make_model(args.method, 10 if args.k == "auto" else args.k, args, None)  # 10: only a start, select refits
     with batch.connect(args.scheduler, args.workers) as client:
         if args.per_image:
+            recipe = dict(method=args.method, parameters=model.get_params(), space=args.space, auto=auto,
+                          smooth=args.smooth, neighbours=args.neighbours, version=modelfile.version())
+            paths, outputs, keys = _still_to_do(batch, paths, outputs, recipe, args)
             progress = BatchProgress("fitted and painted", len(paths), args.quiet)
-            written, failures = batch.run_on_workers(
-                client, batch.fit_and_paint_file, paths, outputs, model, args.max_pixels, args.space, auto,
-                args.smooth, args.neighbours, on_done=progress)
+            written, failures = batch.run_on_workers(client, batch.fit_and_paint_file, paths, outputs, keys, model,
+                                                     args.max_pixels, args.space, auto, args.smooth, args.neighbours,
+                                                     on_done=progress)
         else:
             written, failures = _batch_shared(client, batch, model, paths, outputs, args, auto)
     for path, measured in written:
@@ -520,12 +529,29 @@ def _batch_shared(client, batch, model, paths, outputs, args, auto):
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(colour.to_space(colors, args.space), sample_weight=counts)
     palette = image.model_colors(model, args.space)
-    print(image.save_model(Path(args.output) / "model.json", model, palette, args.space))
+    print(modelfile.save(Path(args.output) / "model.json", model, palette, args.space))
     readable = [i for i, path in enumerate(paths) if path not in failures]
+    recipe = modelfile.document(model, palette, modelfile.version(), args.space)
+    paths, outputs, keys = _still_to_do(batch, [paths[i] for i in readable], [outputs[i] for i in readable],
+                                        recipe, args)
     written, more = batch.run_on_workers(
-        client, batch.paint_file, [paths[i] for i in readable], [outputs[i] for i in readable], model, palette,
-        args.max_pixels, args.space, on_done=BatchProgress("painted", len(readable), args.quiet))
+        client, batch.paint_file, paths, outputs, keys, model, palette,
+        args.max_pixels, args.space, on_done=BatchProgress("painted", len(paths), args.quiet))
     return written, {**failures, **more}
+
+
+def _still_to_do(batch, paths, outputs, recipe, args):
+    """(paths, outputs, keys) of the images to paint: all of them, or with --resume those whose output is not
+    complete and made by the same ``recipe`` from the same input (`batch.is_done`)."""
+    keys = [batch.job_key(path, recipe) for path in paths]
+    if args.resume:
+        for output in outputs:
+            batch.remove_leftovers(output)
+    todo = [i for i, (output, key) in enumerate(zip(outputs, keys)) if not (args.resume and batch.is_done(output, key))]
+    if len(todo) < len(paths):
+        _say(f"note: --resume: {len(paths) - len(todo)} of {len(paths)} outputs are complete and made by the same "
+             "model from the same input; kept.")
+    return [paths[i] for i in todo], [outputs[i] for i in todo], [keys[i] for i in todo]
 
 
 class BatchProgress:
@@ -685,6 +711,10 @@ def build_parser():
     mode.add_argument("--per-image", dest="per_image", action="store_true", help="fit each image on its own, in parallel")
     batch.add_argument("--scheduler", metavar="ADDRESS", help="run on an existing Dask cluster, such as tcp://host:8786 (default: start a local one)")
     batch.add_argument("--workers", type=_positive_int, default=2, help="worker processes of the local cluster (default: 2)")
+    batch.add_argument("--resume", action="store_true",
+                       help="keep the outputs that are complete and were made by the same model from the same input "
+                            "(each output's record, OUTDIR/.NAME.emseg.json, says), make only the others, and remove "
+                            "the temporary files an interrupted run left")
     _add_fit_options(batch)
     _add_space(batch)
     _add_smooth(batch)
@@ -697,6 +727,21 @@ def build_parser():
     return parser
 
 
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds like KeyboardInterrupt, so atomic writes remove their temporary file."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    """The handler of SIGINT and SIGTERM: the first one unwinds the command; later ones are ignored."""
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, signal.SIG_IGN)  # so cleaning up cannot itself be interrupted
+    raise Interrupted(signum)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
@@ -704,17 +749,41 @@ def main(argv=None):
     except (image.ImageError, ValueError, OSError, learn.MissingDependency) as error:  # QualityNotReached too
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+    except (Interrupted, KeyboardInterrupt) as stop:
+        return _stopped(stop)
+    except SystemError as error:  # the handler ran inside numba's C code, which wraps what it raised, maybe twice
+        stop = error
+        while stop is not None and not isinstance(stop, (Interrupted, KeyboardInterrupt)):
+            stop = stop.__cause__
+        if stop is None:
+            raise
+        return _stopped(stop)
+
+
+def _stopped(stop):
+    """The one line and the exit status (128 + the signal's number) of a command a signal stopped."""
+    signum = getattr(stop, "signum", signal.SIGINT)
+    print(f"{PROG}: error: stopped by {signal.Signals(signum).name}; the file being written was discarded, "
+          "files already there are as they were.", file=sys.stderr)
+    return 128 + signum
 
 
 def run():
-    """The ``emseg`` command: `main`, then exit.
+    """The ``emseg`` command: `main` with SIGINT and SIGTERM turned into `Interrupted`, then exit.
 
-    The process ends right after, so the garbage collector is told to leave the
-    objects that exist now alone: otherwise its passes over every imported
-    module's objects at interpreter shutdown take 0.6 s. `main` itself stays
-    free of this, as tests and benchmarks call it in a long-lived process.
+    Exit status 130 (SIGINT) or 143 (SIGTERM), as a shell reports a command a
+    signal stopped. The process ends right after, so the garbage collector is
+    told to leave the objects that exist now alone: otherwise its passes over
+    every imported module's objects at interpreter shutdown take 0.6 s. `main`
+    itself stays free of both, as tests and benchmarks call it in a long-lived process.
     """
-    status = main()
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = [signal.signal(signum, _interrupt) for signum in signums]
+    try:
+        status = main()
+    finally:  # as they were, for a caller that lives on (a test)
+        for signum, handler in zip(signums, previous):
+            signal.signal(signum, handler)
     gc.freeze()
     return status
 

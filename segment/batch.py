@@ -5,12 +5,21 @@ client adds them and fits one model on the collection's distinct colours, and
 the workers paint with it. Or one model per image, fitted where the image is
 read. A file that cannot be read is reported, not raised, and the others go on.
 
+Each painted image gets a record beside it, ``.NAME.emseg.json``, written after the image: the key
+of what made it (`job_key`: the input's bytes and the recipe, such as the fitted model) and the
+digest of the image's bytes. ``emseg batch --resume`` skips an output whose record holds the same
+key and whose bytes still have that digest (`is_done`): complete, and made the same way.
+
 This module imports dask.distributed; cli.py imports it only for ``emseg batch``.
 """
 
 import contextlib
+import glob
+import hashlib
+import json
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 from distributed import Client, LocalCluster, as_completed
@@ -41,20 +50,66 @@ def color_histogram(path, max_pixels):
     return keys, counts.astype(np.int64)
 
 
-def paint_file(path, output, model, palette, max_pixels, space="rgb"):
-    """Paint one image with a fitted model of ``space``, on a worker, and write it atomically.
+def job_key(path, recipe):
+    """sha256 (hex) of the input file's bytes and of ``recipe``, a JSON-able dict of what makes the output;
+    None when the input cannot be read (its job then fails and reports why)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    text = json.dumps(recipe, sort_keys=True, default=repr)
+    return hashlib.sha256(hashlib.sha256(data).digest() + text.encode("utf-8")).hexdigest()
+
+
+def record_path(output):
+    """Where the record of ``output`` lives: ``.NAME.emseg.json`` beside it."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.emseg.json")
+
+
+def is_done(output, key):
+    """True when ``output`` exists, its record holds ``key``, and its bytes have the recorded digest."""
+    try:
+        record = json.loads(record_path(output).read_text(encoding="utf-8"))
+        return key is not None and record["key"] == key and record["sha256"] == _digest(output)
+    except (OSError, ValueError, KeyError, TypeError):  # no record, or a damaged one: not done
+        return False
+
+
+def remove_leftovers(output):
+    """Delete the temporary files a killed run left for ``output`` and its record (SIGKILL allows no clean-up)."""
+    output = Path(output)
+    for name in (output.name, record_path(output).name):
+        for temporary in output.parent.glob(f".{glob.escape(name)}.*.part"):
+            temporary.unlink(missing_ok=True)
+
+
+def _digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _save_with_record(output, rgb, alpha, key):
+    """Write the image atomically, then its record (so a record never vouches for a missing image)."""
+    written = image.save(output, rgb, alpha)
+    image.save_text(record_path(output), json.dumps(dict(key=key, sha256=_digest(written))) + "\n")
+    return str(written)
+
+
+def paint_file(path, output, key, model, palette, max_pixels, space="rgb"):
+    """Paint one image with a fitted model of ``space``, on a worker, and write it and its record atomically.
 
     Returns the path written and the painted image's quality (`quality.Quality.as_dict`).
     """
     picture = image.load(path, max_pixels=max_pixels)
     if len(picture.distinct[0]) == 0:  # wholly transparent: nothing to predict or measure
-        return str(image.save(output, image.paint(image.predict_labels(model, picture, space), palette), picture.alpha)), None
+        painted = image.paint(image.predict_labels(model, picture, space), palette)
+        return _save_with_record(output, painted, picture.alpha, key), None
     color_labels = model.predict(picture.in_space(space))
     labels, palette, measured = quality.paint(picture, model, color_labels, palette, space)
-    return str(image.save(output, image.paint(labels, palette), picture.alpha)), measured.as_dict()
+    return _save_with_record(output, image.paint(labels, palette), picture.alpha, key), measured.as_dict()
 
 
-def fit_and_paint_file(path, output, model, max_pixels, space="rgb", auto=None, beta=0.0, neighbours=4):
+def fit_and_paint_file(path, output, key, model, max_pixels, space="rgb", auto=None, beta=0.0, neighbours=4):
     """Fit ``model`` (unfitted) to one image in ``space``, on a worker, paint it with its mean colours and write it.
 
     ``auto`` = (k, covariance type, k_max) chooses the mixture by BIC on the
@@ -80,7 +135,7 @@ def fit_and_paint_file(path, output, model, max_pixels, space="rgb", auto=None, 
     refined = smooth.refine(model, picture, color_labels, space, beta, neighbours)[0] if beta else None
     labels, palette, measured = quality.paint(picture, model, color_labels, image.model_colors(model, space), space,
                                               labels=refined)
-    return str(image.save(output, image.paint(labels, palette), picture.alpha)), measured.as_dict()
+    return _save_with_record(output, image.paint(labels, palette), picture.alpha, key), measured.as_dict()
 
 
 def shared_histogram(client, paths, max_pixels, on_done):
@@ -110,10 +165,10 @@ def shared_histogram(client, paths, max_pixels, on_done):
     return colors, totals[keys].astype(np.float64), failures
 
 
-def run_on_workers(client, function, paths, outputs, *args, on_done):
-    """``function(path, output, *args)`` for each image on the workers; returns (paths written, failures)."""
-    futures = {client.submit(_reported, function, path, output, *args, pure=False): path
-               for path, output in zip(paths, outputs)}
+def run_on_workers(client, function, paths, outputs, keys, *args, on_done):
+    """``function(path, output, key, *args)`` for each image on the workers; returns (paths written, failures)."""
+    futures = {client.submit(_reported, function, path, output, key, *args, pure=False): path
+               for path, output, key in zip(paths, outputs, keys)}
     written, failures = {}, {}
     for future in as_completed(futures):
         ok, result = future.result()

@@ -30,13 +30,16 @@ once, when this module is imported, and never touched again.
 """
 
 import colorsys
+import contextlib
 import copy
+import errno
 import functools
 import glob
-import json
 import math
 import os
 import tempfile
+import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +55,7 @@ WRITE_FORMATS = {ext: fmt for ext, fmt in Image.registered_extensions().items() 
 # Pillow's default limit, 89,478,485 pixels: the default of load's max_pixels and of --max-pixels
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 Image.MAX_IMAGE_PIXELS = None  # set once, never toggled: load checks every image against its max_pixels
+ORIENTATION = 0x0112  # the EXIF tag; 1 is upright
 NO_ALPHA_FORMATS = {"JPEG", "BMP", "PPM", "PCX", "EPS", "SGI", "XBM", "MPEG", "DDS", "BLP", "MSP", "PDF"}
 
 
@@ -76,7 +80,7 @@ class Picture:
     @functools.cached_property
     def distinct(self):
         """``distinct_colors`` of the pixels under ``mask``: (colors, counts, inverse), computed once."""
-        return distinct_colors(self.rgb, None if self.alpha is None else self.mask)  # a boolean index copies: 0.6 s on 12 MP
+        return distinct_colors(self.rgb, None if self.alpha is None else self.mask)  # opaque: no copy of the pixels
 
     def in_space(self, space):
         """The distinct colours' coordinates in ``space`` ('rgb', 'lab' or 'oklab'), (n_colors, 3), converted once.
@@ -107,6 +111,20 @@ def load(path, max_pixels=DEFAULT_MAX_PIXELS):
         raise ImageError(f"{path} is a directory; give an image file.")
     if path.stat().st_size == 0:
         raise ImageError(f"{path} is empty (0 bytes); give an image file.")
+    with _PILLOW_WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        picture = _decode(path, max_pixels)
+    # Pillow warns (a UserWarning on stderr) about damage it decoded past, such as corrupt EXIF: said as notes
+    picture.notes += [f"{path.name}: {message}" for message in dict.fromkeys(str(w.message) for w in caught)]
+    return picture
+
+
+# warnings.catch_warnings swaps process-wide state: two threads in it at once could leave it swapped
+_PILLOW_WARNINGS_LOCK = threading.Lock()
+
+
+def _decode(path, max_pixels):
+    """`load` once the file is known to exist: the header checked against ``max_pixels``, then the pixels."""
     try:
         with Image.open(path) as image:
             n_pixels = image.width * image.height
@@ -119,12 +137,17 @@ def load(path, max_pixels=DEFAULT_MAX_PIXELS):
             if getattr(image, "n_frames", 1) > 1:
                 notes.append(f"{path.name} has {image.n_frames} frames; using the first.")
             image.load()
-            image = ImageOps.exif_transpose(image)
+            if image.getexif().get(ORIENTATION, 1) != 1:  # exif_transpose copies the image even when upright
+                image = ImageOps.exif_transpose(image)
             return Picture(*_to_rgb_alpha(image), notes=notes)
+    except ImageError:
+        raise
     except UnidentifiedImageError:
         raise ImageError(f"{path} is not an image Pillow can read; check that it is really an image.") from None
-    except (OSError, SyntaxError) as error:
-        raise ImageError(f"{path} is truncated or corrupt ({error}); re-export or re-download it.") from None
+    except Exception as error:  # Pillow's parsers answer a hostile file with OSError, SyntaxError, but also
+        # ValueError, struct.error, IndexError, EOFError... (tests/fuzz.py): all mean the file is broken
+        reason = str(error) or type(error).__name__
+        raise ImageError(f"{path} is truncated or corrupt ({reason}); re-export or re-download it.") from None
 
 
 def expand_inputs(inputs):
@@ -167,7 +190,7 @@ def _to_rgb_alpha(image):
     if image.mode in ("RGBA", "LA", "PA"):
         rgba = np.asarray(image.convert("RGBA"))
         return np.ascontiguousarray(rgba[:, :, :3]), np.ascontiguousarray(rgba[:, :, 3])
-    return np.asarray(image.convert("RGB")), None
+    return np.asarray(image if image.mode == "RGB" else image.convert("RGB")), None  # RGB: one copy, not two
 
 
 # ------------------------------------------------------------------ writing
@@ -195,18 +218,40 @@ def check_output_path(path, inputs=(), suffixes=None):
 
 
 def _write_atomically(path, write):
-    """Call ``write(file)`` on a temporary file in the target folder, then rename it into place."""
+    """Call ``write(file)`` on a temporary file in the target folder, then rename it into place.
+
+    Whatever stops it (a failed write, a signal), the temporary file is removed
+    and an earlier file at ``path`` stays as it was. A failed write raises
+    `ImageError` naming the file and what to do.
+    """
     path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
+    temporary = None
     try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
         with os.fdopen(handle, "wb") as file:
             write(file)
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+        temporary = None
+    except OSError as error:
+        raise ImageError(_write_failure(path, error)) from None
+    finally:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
     return path
+
+
+def _write_failure(path, error):
+    """One line saying why ``path`` could not be written and what to do; any earlier file there is untouched."""
+    kept = f"; an earlier {path.name} is untouched" if path.exists() else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{path}: no space left on the device while writing it{kept}; free some space or write elsewhere."
+    if error.errno == errno.EROFS:
+        return f"{path}: the folder is on a read-only file system{kept}; choose another output folder."
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"{path}: permission denied while writing it{kept}; choose a folder you can write to."
+    return f"{path} could not be written ({error}){kept}."
 
 
 def save(path, rgb, alpha=None):
@@ -285,53 +330,6 @@ def save_animation(path, frames, captions, frame_ms=500, last_ms=2000):
     durations = [frame_ms] * (len(images) - 1) + [last_ms]
     return _write_atomically(path, lambda file: images[0].save(
         file, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0))
-
-
-def save_model(path, model, palette, space="rgb"):
-    """Write a fitted model and its palette as JSON, atomically, for ``emseg segment --model``.
-
-    Holds the method ('gmm' or 'kmeans'), the colour space it was fitted in, k, the palette (uint8 rows), the
-    fitted parameters as lists of floats, and the emseg version. Floats are
-    written with all their digits, so the model read back is the same model.
-    """
-    document = dict(
-        emseg_version=_version(), method=models.method_of(model), space=space, k=len(palette),
-        palette=np.asarray(palette).tolist(),
-        parameters={name: np.asarray(value).tolist() for name, value in models.fitted_parameters(model).items()},
-    )
-    return save_text(path, json.dumps(document, indent=1) + "\n")
-
-
-def load_model(path):
-    """Read a model written by :func:`save_model`: (fitted estimator, palette uint8 of shape (k, 3), space).
-
-    A file without a space (written before emseg had them) holds an RGB model.
-    """
-    path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        palette = np.array(document["palette"], dtype=np.uint8).reshape(-1, 3)
-        parameters = {name: value if isinstance(value, str) else np.array(value, dtype=np.float64)
-                      for name, value in document["parameters"].items()}  # a string: the covariance type
-        model = models.restore(document["method"], parameters)
-        space = document.get("space", "rgb")
-        colour.check_space(space)
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such model file; check the path.") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
-        raise ImageError(f"{path} is not an emseg model file ({error}); write one with emseg batch --shared-model.") from None
-    if model.n_features_in_ != 3:
-        raise ImageError(f"{path} holds a model of {model.n_features_in_} features; a colour model has 3.")
-    return model, palette, space
-
-
-def _version():
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("emseg")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 # ----------------------------------------------------------------- pixels
@@ -459,6 +457,27 @@ def distinct_palette(n_colors):
 def paint(labels, palette):
     """Colour each pixel by its label, (height, width, 3) uint8; transparent pixels (-1) are black."""
     return np.where(labels[:, :, None] >= 0, palette[np.maximum(labels, 0)], 0).astype(np.uint8)
+
+
+PAINT_BLOCK = 1 << 20  # pixels painted at a time: temporaries of 8 MB, not of the whole image
+
+
+def paint_colors(picture, color_labels, palette):
+    """The picture painted from each distinct colour's label, (height, width, 3) uint8; transparent pixels black.
+
+    The same pixels as ``paint(pixel_labels(picture, color_labels), palette)`` without the (height, width)
+    int64 label map: on 100 megapixels that map and its temporaries take 2.4 GB, this takes the output only.
+    """
+    painted = np.zeros((*picture.rgb.shape[:2], 3), dtype=np.uint8)
+    per_color = np.asarray(palette, dtype=np.uint8)[color_labels]  # (n_colors, 3)
+    inverse = picture.distinct[2]
+    if picture.alpha is not None:
+        painted[picture.mask] = per_color[inverse]
+        return painted
+    flat = painted.reshape(-1, 3)
+    for start in range(0, len(flat), PAINT_BLOCK):  # in blocks: indexing converts the int32 ranks to int64
+        flat[start:start + PAINT_BLOCK] = per_color[inverse[start:start + PAINT_BLOCK]]
+    return painted
 
 
 def resize_nearest(array, longest):

@@ -190,7 +190,7 @@ def dither_labels(picture, centers, space="rgb", serpentine=False):
 
 
 def paint(picture, model, color_labels, colors, space="rgb", palette="means", dither="none", serpentine=False,
-          labels=None):
+          labels=None, label_map=True):
     """Paint a picture with a fitted model and measure the result: (labels, palette, Quality).
 
     Parameters
@@ -210,6 +210,9 @@ def paint(picture, model, color_labels, colors, space="rgb", palette="means", di
     labels : ndarray of shape (height, width) or None
         Pixel labels refined on the grid (`smooth.refine`), painted as given and
         measured pixel by pixel; None paints each colour with its ``color_labels``.
+    label_map : bool
+        False: without dithering or ``labels``, return None for the labels instead of the
+        (height, width) int64 map (paint with `image.paint_colors`), to save its memory on a large image.
 
     Returns
     -------
@@ -231,7 +234,8 @@ def paint(picture, model, color_labels, colors, space="rgb", palette="means", di
             raise ValueError("--dither and --smooth both choose each pixel's label; use one of them.")
         return labels, colors, measure_pixels(picture, labels, colors)
     if dither == "none":
-        return image.pixel_labels(picture, color_labels), colors, measure_colors(picture, color_labels, colors)
+        pixel_labels = image.pixel_labels(picture, color_labels) if label_map else None
+        return pixel_labels, colors, measure_colors(picture, color_labels, colors)
     labels = dither_labels(picture, models.centers(model), space, serpentine)
     return labels, colors, measure_pixels(picture, labels, colors)
 

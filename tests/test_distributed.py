@@ -14,7 +14,7 @@ from em import GaussianMixture, _kernels, reference
 from exactness import (EXP_FLUSH, MixtureEvaluation, assert_labels_agree, assert_same_kmeans, assert_same_mixture,
                        assert_same_typed_mixture, model_params, parameter_changes, statistics_tolerances)
 from kmeans import KMeans
-from segment import image, models
+from segment import image, modelfile, models
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -224,7 +224,7 @@ def test_batch_with_a_shared_model_paints_as_segment_with_its_model(client, phot
                             "--max-iter", 20, "--scheduler", address)
     assert code == 0 and only_quality_lines(err, photos)
     assert stdout.splitlines()[0] == str(out / "model.json")
-    model, palette, _ = image.load_model(out / "model.json")
+    model, palette, _ = modelfile.read(out / "model.json")
     # the fit on the collection's distinct colours, weighted by their counts, made here
     colors, counts, _ = image.distinct_colors(concatenated_pixels(photos).astype(np.uint8))
     want = (GaussianMixture if method == "gmm" else KMeans)(4, random_state=0, max_iter=20).fit(colors, sample_weight=counts)
@@ -277,7 +277,8 @@ def test_batch_reports_and_skips_a_corrupt_file(client, photos, tmp_path, capsys
     for path in photos:  # each painted exactly as `emseg segment` paints it alone
         assert run(capsys, "segment", path, "-k", 3, "--max-iter", 10, "-o", tmp_path / "alone.png")[0] == 0
         assert np.array_equal(pixels(out / f"{path.stem}_gmm_k3.png"), pixels(tmp_path / "alone.png"))
-    assert sorted(p.name for p in out.iterdir()) == [f"{p.stem}_gmm_k3.png" for p in photos]  # no temporary left
+    names = [f"{p.stem}_gmm_k3.png" for p in photos]
+    assert sorted(p.name for p in out.iterdir()) == sorted(names + [f".{n}.emseg.json" for n in names])  # no temporary
 
 
 def test_batch_starts_its_own_local_cluster(photos, tmp_path, capsys):
@@ -314,7 +315,7 @@ def test_inputs_expand_folders_and_patterns_once_each(photos, tmp_path):
 def test_a_bad_model_file_is_one_clear_error(photos, tmp_path, capsys):
     (tmp_path / "model.json").write_text('{"method": "gmm"}')
     code, _, err = run(capsys, "segment", photos[0], "--model", tmp_path / "model.json", "-o", tmp_path / "x.png")
-    assert code == 1 and "is not an emseg model file" in err
+    assert code == 1 and "is not a usable emseg model file" in err
     assert not (tmp_path / "x.png").exists()
 
 
@@ -322,8 +323,8 @@ def test_a_model_file_round_trips_exactly(tmp_path):
     X = make_blobs(n_samples=300, n_features=3, seed=2) * 20 + 128
     for model in (GaussianMixture(3, random_state=0).fit(X), KMeans(3, random_state=0).fit(X)):
         palette = image.model_colors(model)
-        image.save_model(tmp_path / "model.json", model, palette)
-        loaded, loaded_palette, _ = image.load_model(tmp_path / "model.json")
+        modelfile.save(tmp_path / "model.json", model, palette)
+        loaded, loaded_palette, _ = modelfile.read(tmp_path / "model.json")
         assert np.array_equal(loaded_palette, palette)
         assert np.array_equal(loaded.predict(X), model.predict(X))
 

@@ -11,7 +11,7 @@ from skimage.color.colorconv import _illuminants, xyz_from_rgb
 from sklearn.datasets import load_sample_image
 
 from conftest import read_image, run_cli
-from segment import colour, image, models, quality
+from segment import colour, image, modelfile, models, quality
 
 ULP = 4  # exp, log, cbrt, pow within 4 units in the last place (docs/testing.md)
 
@@ -344,8 +344,8 @@ def test_model_file_keeps_its_space_and_paints_the_same(capsys, tmp_path, monkey
     picture = image.load(rgb_image_path)
     model = models.make_model("kmeans", 3, random_state=0)
     color_labels = image.fit_color_labels(model, picture, "lab")
-    image.save_model("model.json", model, image.model_colors(model, "lab"), "lab")
-    loaded, palette, space = image.load_model("model.json")
+    modelfile.save("model.json", model, image.model_colors(model, "lab"), "lab")
+    loaded, palette, space = modelfile.read("model.json")
     assert space == "lab"
     code, _, _ = run_cli(capsys, "segment", rgb_image_path, "--model", "model.json", "-o", "painted.png")
     assert code == 0
@@ -353,4 +353,4 @@ def test_model_file_keeps_its_space_and_paints_the_same(capsys, tmp_path, monkey
     document = json.loads((tmp_path / "model.json").read_text())
     del document["space"]  # a file written before emseg had spaces holds an RGB model
     (tmp_path / "old.json").write_text(json.dumps(document))
-    assert image.load_model("old.json")[2] == "rgb"
+    assert modelfile.read("old.json")[2] == "rgb"

@@ -12,7 +12,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from em import GaussianMixture
 from exactness import assert_same_kmeans, assert_same_mixture
 from kmeans import KMeans
-from segment import image
+from segment import image, models
 
 
 def write(tmp_path, name, pil_image, **save_args):
@@ -234,7 +234,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_debris(tmp_path, gradient, mo
         raise OSError("disk full")
 
     monkeypatch.setattr(Image.Image, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(image.ImageError, match=r"out.png could not be written \(disk full\); an earlier out.png"):
         image.save(path, 255 - gradient)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
@@ -331,3 +331,17 @@ def test_summary_sheet_writes_each_caption_above_its_panel(gradient):
     # each column carries its own caption: the longer one wraps onto more lines of a narrow panel
     rows_with_text = [np.flatnonzero((strip[:, cols].min(axis=2) < 128).any(axis=1)) for cols in columns]
     assert rows_with_text[1].max() > rows_with_text[0].max() + 8
+
+
+@pytest.mark.parametrize("transparent", [False, True], ids=["opaque", "transparent"])
+def test_painting_from_colour_labels_matches_painting_the_label_map(transparent):
+    """`paint_colors` (no label map: the large-image path) gives the pixels of `paint` on `pixel_labels`."""
+    rgb = load_sample_image("flower.jpg")[:120, :160]
+    alpha = np.where(np.arange(160) < 40, 0, 255).astype(np.uint8)[None, :].repeat(120, axis=0) if transparent else None
+    picture = image.Picture(rgb, alpha)
+    model = models.make_model("kmeans", 5, random_state=0)
+    color_labels = image.fit_color_labels(model, picture)
+    palette = image.model_colors(model)
+    want = image.paint(image.pixel_labels(picture, color_labels), palette)
+    assert np.array_equal(image.paint_colors(picture, color_labels, palette), want)
+    assert len(np.unique(want.reshape(-1, 3), axis=0)) == 5 + transparent  # five colours, and black where transparent
