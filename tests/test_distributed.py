@@ -249,7 +249,7 @@ def test_batch_chooses_the_shared_model_by_bic(client, photos, tmp_path, capsys)
     colors, counts, _ = image.distinct_colors(concatenated_pixels(photos).astype(np.uint8))
     table, want = models.select(colors, counts, "auto", "auto", 3, random_state=0, max_iter=5)
     assert stdout.startswith(models.criterion_table(table, want))  # 4 types x k = 2, 3, then the paths written
-    model, _, _ = image.load_model(out / "model.json")
+    model, _, _ = modelfile.read(out / "model.json")
     assert model.covariance_type == want.covariance_type
     for name in ("weights_", "means_", "covariances_"):  # the same fit made here: bit for bit
         assert np.array_equal(getattr(model, name), getattr(want, name)), name
