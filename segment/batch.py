@@ -21,8 +21,9 @@ import os
 import warnings
 from pathlib import Path
 
+import numba
 import numpy as np
-from distributed import Client, LocalCluster, as_completed
+from distributed import Client, LocalCluster, WorkerPlugin, as_completed
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
@@ -203,4 +204,20 @@ def connect(scheduler=None, n_workers=2):
             yield client
     else:
         with local_cluster(n_workers) as cluster, Client(cluster) as client:
+            client.register_plugin(NumbaThreads())
             yield client
+
+
+class NumbaThreads(WorkerPlugin):
+    """Make numba read the worker's NUMBA_NUM_THREADS (`local_cluster`), on every worker, restarted ones too.
+
+    A worker imports numba before the nanny's environment is applied, so numba's
+    config keeps the default thread count while the environment says another;
+    the first kernel compiled in the worker (not loaded from the cache) rereads
+    the environment after the threads started and numba refuses: "Cannot set
+    NUMBA_NUM_THREADS to a different value once the threads have been launched".
+    Rereading it here, before any parallel kernel runs, makes both agree.
+    """
+
+    def setup(self, worker):
+        numba.config.reload_config()

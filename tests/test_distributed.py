@@ -1,9 +1,11 @@
 """Dask: mixtures and k-means on dask arrays, and `emseg batch`, on a real LocalCluster of two worker processes."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,6 +288,38 @@ def test_batch_starts_its_own_local_cluster(photos, tmp_path, capsys):
     code, stdout, err = run(capsys, "batch", photos[0], "-o", out, "-k", 2, "--workers", 1, "--max-iter", 5)
     assert code == 0 and only_quality_lines(err, photos[:1])
     assert stdout.splitlines() == [str(out / "model.json"), str(out / f"{photos[0].stem}_gmm_k2.png")]
+
+
+NUMBA_THREADS_PROBE = """
+import json, os, sys
+sys.path.insert(0, sys.argv[1])
+import cli  # as the emseg entry point does: numba is imported by __main__, which every spawned worker imports again
+from segment import batch
+
+
+def threads():
+    import numba
+
+    return numba.config.NUMBA_NUM_THREADS, int(os.environ["NUMBA_NUM_THREADS"])
+
+
+if __name__ == "__main__":
+    with batch.connect(n_workers=2) as client:
+        print(json.dumps(list(client.run(threads).values())))
+"""
+
+
+def test_local_cluster_workers_agree_with_numba_on_their_threads(tmp_path):
+    """A worker imports numba (through __main__) before its environment is set; unless numba rereads it, the first
+    kernel the worker compiles finds the two disagree after the threads started, and numba refuses (seen as every
+    image of `batch --per-image --smooth` failing with "Cannot set NUMBA_NUM_THREADS to a different value")."""
+    script = tmp_path / "probe.py"
+    script.write_text(NUMBA_THREADS_PROBE)
+    completed = subprocess.run([sys.executable, str(script), str(Path(cli.__file__).parent)], capture_output=True,
+                               text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    threads = json.loads(completed.stdout.splitlines()[-1])
+    assert len(threads) == 2 and all(config == environment for config, environment in threads), threads
 
 
 def test_batch_without_dask_says_how_to_install_it(photos, tmp_path, capsys, monkeypatch):
