@@ -161,8 +161,9 @@ def _select(picture, args):
     """
     k = args.k if args.k == "auto" else _usable_k(picture, args.k)
     start = time.perf_counter()
+    options = dict(_fit_options(args), trace=True) if _wants_trace(args) else _fit_options(args)
     table, model = models.select(picture.in_space(args.space), picture.distinct[1], k, args.covariance,
-                                 args.k_max or 16, **_fit_options(args))
+                                 args.k_max or 16, **options)
     print(models.criterion_table(table, model), end="", file=sys.stderr if getattr(args, "json", False) else sys.stdout)
     return model, model.predict(picture.in_space(args.space)), time.perf_counter() - start
 
@@ -233,6 +234,11 @@ def _segment(args):
         raise image.ImageError(f"--space {args.space}: the model in {args.model} was fitted in {space}; drop --space.")
     if model is not None and args.smooth:
         raise image.ImageError("--model paints without fitting, so there is no fit for --smooth to refine; drop one.")
+    if args.quality is not None and args.method == "gmm" and args.covariance != "diag":
+        raise image.ImageError(f"--quality searches k with diagonal mixtures (or --method kmeans); drop --covariance "
+                               f"{args.covariance}, or give -k N with it.")
+    if args.smooth and args.dither != "none":
+        raise image.ImageError("--dither and --smooth both choose each pixel's label; use one of them.")
     args.space = space
     method, k = (args.method, args.k) if model is None else (models.method_of(model), len(palette))
     if method == "kmeans" and (args.proba or args.uncertainty):
@@ -316,10 +322,16 @@ def _write_iteration_views(args, model, picture, k):
 
 
 def _report(args):
+    if args.method == "gmm" and args.covariance != "diag":
+        raise ValueError(f"emseg report draws diagonal mixtures and their bound term by term; --covariance "
+                         f"{args.covariance} is not drawn: use --covariance diag, or emseg explain --covariance for "
+                         "full and tied.")
     picture = _load(args)
-    output = args.output or Path(f"{Path(args.image).stem}_{args.method}_k{args.k}_report.html")
-    image.check_output_path(output, [args.image], (".html",))
+    if args.output:
+        image.check_output_path(args.output, [args.image], (".html",))  # before the fit; a default name waits for k
     model, _, _ = _fit(args.method, picture, args)
+    output = args.output or Path(f"{Path(args.image).stem}_{args.method}_k{models.k_of(model)}_report.html")
+    image.check_output_path(output, [args.image], (".html",))
     page = report.build(picture, model, name=Path(args.image).name, longest=args.size, max_points=args.points,
                         random_state=args.seed)
     print(image.save_text(output, page))
@@ -469,6 +481,7 @@ def _batch(args):
         raise learn.MissingDependency("emseg batch runs on Dask, which is not installed; pip install 'emseg[distributed]'") from None
     if args.smooth and not args.per_image:
         raise ValueError("--smooth refines each image's own fit on its pixel grid; use it with --per-image.")
+    _refuse_kmeans_auto(args.method, args)
     paths = image.expand_inputs(args.inputs)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -479,7 +492,6 @@ def _batch(args):
     if clashes:
         raise image.ImageError(f"{clashes[0]} and {clashes[1]} would both be written as {outputs[paths.index(clashes[0])]}; rename one.")
     # -k auto / --covariance auto: a mixture chosen by BIC (per image, or on the shared histogram)
-    _refuse_kmeans_auto(args.method, args)
     chosen = args.method == "gmm" and "auto" in (args.k, args.covariance)
     auto = (args.k, args.covariance, args.k_max or 16) if chosen else None
     model = _make_model(args.method, 10 if args.k == "auto" else args.k, args, None)  # 10: only a start, select refits

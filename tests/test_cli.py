@@ -288,4 +288,25 @@ def test_kmeans_refuses_k_auto_instead_of_quietly_using_a_k(capsys, rgb_image_pa
     code, out, err = run(capsys, command, rgb_image_path, "--method", "kmeans", "-k", "auto", *extra)
     assert code == 1 and out == ""
     assert err.startswith("emseg: error: -k auto chooses k by BIC") and err.count("\n") == 1
-    assert not (tmp_path / "out.png").exists() and not list((tmp_path / "out").glob("*.png"))
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "out").exists()
+
+
+def test_k_auto_keeps_the_chosen_fits_iterations_for_the_views(capsys, rgb_image_path, tmp_path):
+    """--trace after -k auto: the iterations of the fit BIC chose (it used to end in a traceback: no trace_)."""
+    code, out, err = run(capsys, "segment", rgb_image_path, "-k", "auto", "--k-max", 5, "--trace", tmp_path / "t.csv",
+                         "-o", tmp_path / "out.png")
+    assert code == 0, err
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert len(lines) >= 2 and lines[0].startswith("iteration")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["segment", "--quality", "5", "--covariance", "full"], "--quality searches k with diagonal mixtures"),
+    (["segment", "--smooth", "1", "--dither", "floyd-steinberg"], "--dither and --smooth both choose"),
+    (["report", "--covariance", "tied"], "emseg report draws diagonal mixtures"),
+])
+def test_options_that_cannot_work_together_are_refused_before_any_fit(capsys, rgb_image_path, tmp_path, argv, message):
+    command, *options = argv
+    code, out, err = run(capsys, command, rgb_image_path, *options, "-o", tmp_path / "out.html")
+    assert code == 1 and out == "" and err.startswith(f"emseg: error: {message}") and err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir()] == [rgb_image_path.name]  # nothing written beside the input
