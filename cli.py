@@ -263,7 +263,7 @@ def _segment(args):
         raise image.ImageError("two outputs name the same file; give each output its own path.")
     start = time.perf_counter()
     if model is None:
-        model, color_labels, seconds = _search(picture, args) if args.quality is not None else _fit(args.method, picture, args)
+        model, color_labels, _ = _search(picture, args) if args.quality is not None else _fit(args.method, picture, args)
         refined, soft, grid, _ = _refine(model, color_labels, picture, args)
         colors = image.model_colors(model, space)
         seconds = time.perf_counter() - start
@@ -433,9 +433,8 @@ def _compare(args):
     for method, objective in (("gmm", "lower_bound_"), ("kmeans", "inertia_")):
         theirs = theirs_for(method, k)
         ours, color_labels, seconds = _fit(method, picture, args)
-        start = time.perf_counter()
-        refined = _refine(ours, color_labels, picture, args)[0]
-        seconds += time.perf_counter() - start
+        refined, _, _, smooth_seconds = _refine(ours, color_labels, picture, args)
+        seconds += smooth_seconds
         our_labels = color_labels[picture.distinct[2]] if refined is None else refined[picture.mask]
         start = time.perf_counter()
         with warnings.catch_warnings():

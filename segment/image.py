@@ -424,6 +424,13 @@ def fit_colors(model, colors, counts):
     return model.fit(colors, sample_weight=counts).predict(colors)
 
 
+def color_index(picture):
+    """Each pixel's row of the picture's distinct colours, (height, width) int32; -1 for transparent pixels."""
+    index = np.full(picture.rgb.shape[:2], -1, dtype=np.int32)
+    index[picture.mask] = picture.distinct[2]
+    return index
+
+
 def pixel_labels(picture, color_labels):
     """Each pixel's label from each distinct colour's, (height, width) int64, -1 where transparent."""
     labels = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)

@@ -88,10 +88,7 @@ def animation_frames(trace, picture, longest=480, space="rgb", covariance_type=N
     -------
     frames : list of ndarray of shape (height, width, 3), uint8
     """
-    inverse = picture.distinct[2]
-    color_index = np.full(picture.rgb.shape[:2], -1, dtype=np.int64)
-    color_index[picture.mask] = inverse
-    color_index = image.resize_nearest(color_index, longest)  # the colour of each displayed pixel
+    color_index = image.resize_nearest(image.color_index(picture), longest)  # the colour of each displayed pixel
     frames = []
     for t in range(len(trace["iteration"])):
         model = models.trace_model(trace, t, covariance_type)

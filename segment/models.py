@@ -39,6 +39,13 @@ def make_started_model(method, weights, means, variances, reg_covar=1e-6, **opti
                            precisions_init=1.0 / (variances + reg_covar), reg_covar=reg_covar, **options)
 
 
+def start_of(model):
+    """(weights, means, variances) of a fitted model, to start another with `make_started_model`."""
+    if method_of(model) == "kmeans":
+        return None, model.cluster_centers_, None
+    return model.weights_, model.means_, model.covariances_
+
+
 def select(colors, counts, k, covariance_type, k_max=16, **options):
     """``-k auto`` / ``--covariance auto``: mixtures fitted to weighted colours and ranked by BIC; (table, best).
 

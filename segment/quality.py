@@ -352,7 +352,7 @@ def smallest_k(picture, method, target, k_max=64, space="rgb", sample=SEARCH_SAM
         if searching is every:
             verified[k] = searched[k]
         else:
-            verified[k] = every.fit(models.make_started_model(method, *_parameters(searched[k][0]), **options))
+            verified[k] = every.fit(models.make_started_model(method, *models.start_of(searched[k][0]), **options))
         return verified[k][3] <= target
 
     missed, k = 0, 1
@@ -389,13 +389,6 @@ def _sampled(colors, n_pixels, random_state):
     drawn = check_random_state(random_state).multinomial(n_pixels, colors.counts / colors.counts.sum())
     keep = np.flatnonzero(drawn)
     return _Colors(colors.X[keep], drawn[keep].astype(np.float64), colors.lab[keep], colors.space)
-
-
-def _parameters(model):
-    """(weights, means, variances) of a fitted model, for `models.make_started_model`."""
-    if models.method_of(model) == "kmeans":
-        return None, model.cluster_centers_, None
-    return model.weights_, model.means_, model.covariances_
 
 
 def split_start(X, counts, labels, k0, k):

@@ -29,13 +29,6 @@ def check(beta, neighbours):
     kmeans_spatial.neighbour_offsets(neighbours)
 
 
-def pixel_index(picture):
-    """Each pixel's row of the picture's distinct colours, (height, width) int32; -1 for transparent pixels."""
-    index = np.full(picture.rgb.shape[:2], -1, dtype=np.int32)
-    index[picture.mask] = picture.distinct[2]
-    return index
-
-
 def refine(model, picture, color_labels, space="rgb", beta=0.0, neighbours=4, callback=None):
     """Each pixel's label after refining a fitted model on the pixel grid with a Potts prior of strength ``beta``.
 
@@ -64,7 +57,7 @@ def refine(model, picture, color_labels, space="rgb", beta=0.0, neighbours=4, ca
     check(beta, neighbours)
     if beta == 0 or len(picture.distinct[0]) == 0:
         return image.pixel_labels(picture, color_labels), None
-    index, colors = pixel_index(picture), picture.in_space(space)
+    index, colors = image.color_index(picture), picture.in_space(space)
     if models.method_of(model) == "kmeans":
         centers, labels, _ = kmeans_spatial.icm(index, colors, model.cluster_centers_,
                                                 image.pixel_labels(picture, color_labels), beta, neighbours,
