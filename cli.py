@@ -4,13 +4,20 @@ import argparse
 import gc
 import json
 import logging
+import os
 import signal
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
+# numba's OpenMP threads sleep when a kernel ends instead of spinning for the next (GNU OpenMP spins by
+# default). With the cores shared, a spinning thread holds the core the next kernel's threads need:
+# `-k auto --covariance auto` on china.jpg took 3-4x longer with the other core busy (benchmarks/NOTES.md).
+# Set before anything loads an OpenMP runtime; a user's own OMP_WAIT_POLICY is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402 (after the environment is set)
 
 from segment._startup import defer_import
 

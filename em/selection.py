@@ -24,10 +24,23 @@ k-means: another local optimum, usually as good and reached in far fewer
 iterations. Its ``warm_started`` flag says so. ``warm_start=False`` fits every
 row from its own k-means start, as a user's own ``GaussianMixture(k).fit``
 would.
+
+The covariance types are independent of each other, so their chains of fits
+run at the same time, one Python thread each (the kernels release the GIL),
+each kernel on one numba thread, rather than one chain after another with
+every kernel split over all threads. A chain left alone takes the threads the
+finished ones gave back. The rows are the same bit for bit: no kernel's result
+depends on its thread count. Measured on china.jpg's 96,615 colours, k = 2..16,
+the four types, on two cores shared with other work (`benchmarks/selection.py`):
+see benchmarks/NOTES.md.
 """
 
+import math
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
@@ -46,7 +59,8 @@ def information_criterion(model, X, sample_weight, criterion):
 
 def _score(model, X, sample_weight, criterion):
     """(weighted log-likelihood, criterion) of a fitted mixture: one pass over X, two for ICL."""
-    log_lik = float(sample_weight @ model.score_samples(X))
+    # fsum is correctly rounded: the same sum on every machine and thread count, which a BLAS dot is not
+    log_lik = math.fsum(sample_weight * model.score_samples(X))
     n_parameters = model._n_parameters()
     if criterion == "aic":
         return log_lik, -2 * log_lik + 2 * n_parameters
@@ -55,7 +69,7 @@ def _score(model, X, sample_weight, criterion):
         return log_lik, bic
     resp = model.predict_proba(X)
     # γ log γ is 0 where γ is 0 (its limit)
-    entropy = -float(sample_weight @ np.where(resp > 0, resp * np.log(np.where(resp > 0, resp, 1.0)), 0.0).sum(axis=1))
+    entropy = -math.fsum(sample_weight * np.where(resp > 0, resp * np.log(np.where(resp > 0, resp, 1.0)), 0.0).sum(axis=1))
     return log_lik, bic + 2 * entropy
 
 
@@ -100,7 +114,7 @@ def split_start(model, k):
 
 
 def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample_weight=None, warm_start=True,
-                 **params):
+                 n_jobs=None, **params):
     """Fit a mixture for every (covariance type, k) and return the table of criteria and the best model.
 
     Parameters
@@ -116,6 +130,10 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
         its widest components split (`split_start`), when that k was smaller
         and at least half of k; such a fit runs with ``n_init=1``. False fits
         every k from the estimator's own init.
+    n_jobs : int, default=None
+        How many covariance types are fitted at the same time; None: as many as
+        numba has threads. A ``random_state`` that is a generator, not a seed,
+        is drawn from in the order of the table, so it fits one type at a time.
     **params
         Passed to every `GaussianMixture` (``random_state``, ``tol``, ...).
 
@@ -138,21 +156,58 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
     if not k_range:
         raise ValueError("k_range is empty; give at least one number of components.")
     weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    table, best, best_value = [], None, np.inf
-    for covariance_type in covariance_types:
-        previous = None
+
+    def chain(covariance_type, threads):
+        """The rows of one covariance type, k after k, and its best fit."""
+        rows, best, best_value, previous = [], None, np.inf, None
         for k in k_range:
+            numba.set_num_threads(threads.share())
             warm = warm_start and previous is not None and previous.n_components < k <= 2 * previous.n_components
             start = dict(n_init=1, **split_start(previous, k)) if warm else {}
             model = GaussianMixture(k, covariance_type=covariance_type, **{**params, **start})
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table's 'converged'
-                model.fit(X, sample_weight=sample_weight)
+            model.fit(X, sample_weight=sample_weight)
             log_lik, value = _score(model, X, weight, criterion)
-            table.append(dict(covariance_type=covariance_type, k=k, n_parameters=model._n_parameters(),
-                              log_likelihood=log_lik, **{criterion: value}, n_iter=model.n_iter_,
-                              converged=model.converged_, warm_started=warm))
+            rows.append(dict(covariance_type=covariance_type, k=k, n_parameters=model._n_parameters(),
+                             log_likelihood=log_lik, **{criterion: value}, n_iter=model.n_iter_,
+                             converged=model.converged_, warm_started=warm))
             if value < best_value:
                 best, best_value = model, value
             previous = model
+        threads.give_back()
+        return rows, best, best_value
+
+    seeded = params.get("random_state") is None or isinstance(params["random_state"], (int, np.integer))
+    n_jobs = min(len(covariance_types), n_jobs or numba.get_num_threads()) if seeded else 1
+    threads = _ThreadShares(numba.get_num_threads(), n_jobs, len(covariance_types))
+    with warnings.catch_warnings():  # once for all threads: catch_warnings itself is not thread-safe
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table's 'converged'
+        if n_jobs == 1 or not _concurrent_kernels_safe():
+            chains = [chain(covariance_type, threads) for covariance_type in covariance_types]
+        else:
+            with ThreadPoolExecutor(n_jobs) as pool:
+                chains = list(pool.map(chain, covariance_types, [threads] * len(covariance_types)))
+    table = [row for rows, _, _ in chains for row in rows]
+    # the first of equal criteria in the table's order, as one chain after another would find it
+    _, best, _ = min(chains, key=lambda result: result[2])
     return table, best
+
+
+class _ThreadShares:
+    """Splits numba's threads between the chains running at once: a chain left alone gets them all."""
+
+    def __init__(self, n_threads, n_jobs, n_chains):
+        self.n_threads, self.n_jobs, self.remaining, self.lock = n_threads, n_jobs, n_chains, threading.Lock()
+
+    def share(self):
+        with self.lock:
+            return max(1, self.n_threads // min(self.n_jobs, self.remaining))
+
+    def give_back(self):
+        with self.lock:
+            self.remaining -= 1
+
+
+def _concurrent_kernels_safe():
+    """Whether parallel kernels may run from several Python threads at once: not under numba's workqueue layer."""
+    numba.set_num_threads(numba.get_num_threads())  # launches numba's threads, so the layer is known
+    return numba.threading_layer() != "workqueue"

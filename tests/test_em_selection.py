@@ -1,5 +1,8 @@
 """em.select_model: warm starts by splitting a component, against fits that each start from k-means."""
 
+import math
+
+import numba
 import numpy as np
 import pytest
 from exactness import U, sum_error
@@ -83,3 +86,34 @@ def test_split_start_keeps_the_shape_of_each_covariance_type(covariance_type):
     feature = np.argmax(np.abs(moved[0])) if covariance_type == "spherical" else 1
     np.testing.assert_allclose(np.abs(moved[:, feature]), HALF_NORMAL_MEAN * 2.0, rtol=4 * U)  # sqrt, 2 products
     assert np.all(np.delete(moved, feature, axis=1) == 0)
+
+
+def test_types_fitted_at_the_same_time_give_the_table_of_one_type_after_another():
+    """Each covariance type's chain on its own thread (numba one thread each, then the last alone on all)
+    must give the rows, to the last bit, and the best model that fitting the types one by one gives:
+    no kernel's result depends on its thread count, and the log-likelihoods are correctly rounded sums."""
+    X, weights = china_colors()
+    n_threads = numba.get_num_threads()
+    together, best_together = select_model(X, range(2, 7), COVARIANCE_TYPES, sample_weight=weights,
+                                           random_state=0, n_jobs=2)
+    assert numba.get_num_threads() == n_threads  # the caller's thread count is left as it was
+    one_by_one, best_one_by_one = select_model(X, range(2, 7), COVARIANCE_TYPES, sample_weight=weights,
+                                               random_state=0, n_jobs=1)
+    assert together == one_by_one
+    assert (best_together.covariance_type, best_together.n_components) == (
+        best_one_by_one.covariance_type, best_one_by_one.n_components)
+    np.testing.assert_array_equal(best_together.means_, best_one_by_one.means_)
+
+
+def test_a_random_generator_is_drawn_from_in_the_order_of_the_table():
+    """A RandomState shared by every fit is drawn from type after type, k after k, whatever n_jobs asks:
+    the table equals fits made one by one in that order from one generator (run concurrently, the k-means
+    starts would take their draws in whichever order the threads reached them)."""
+    X, weights = china_colors()
+    table, _ = select_model(X, [2, 3], COVARIANCE_TYPES, sample_weight=weights, warm_start=False,
+                            random_state=np.random.RandomState(3), n_jobs=4)
+    generator = np.random.RandomState(3)
+    for row in table:
+        model = GaussianMixture(row["k"], covariance_type=row["covariance_type"], random_state=generator)
+        model.fit(X, sample_weight=weights)
+        assert row["log_likelihood"] == math.fsum(weights * model.score_samples(X))
