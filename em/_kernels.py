@@ -159,6 +159,19 @@ def _block_weighted_log_prob_full(X, start, stop, means, factors, const, xb, lp)
     for d in range(n_features):
         for b in range(n):
             xb[d, b] = X[start + b, d]
+    if n_features == 3:
+        # RGB: one pass per component, y and its square summed in registers, with the additions of
+        # the general loop below in the same order (0 + a is a), so it rounds the same
+        x0, x1, x2 = xb[0], xb[1], xb[2]
+        for k in range(n_components):
+            m0, m1, m2 = means[k, 0], means[k, 1], means[k, 2]
+            u00, u01, u02 = factors[k, 0, 0], factors[k, 0, 1], factors[k, 0, 2]
+            u11, u12, u22 = factors[k, 1, 1], factors[k, 1, 2], factors[k, 2, 2]
+            for b in range(n):
+                t0, t1, t2 = x0[b] - m0, x1[b] - m1, x2[b] - m2
+                y0, y1, y2 = t0 * u00, t0 * u01 + t1 * u11, t0 * u02 + t1 * u12 + t2 * u22
+                lp[k, b] = const[k] - 0.5 * (y0 * y0 + y1 * y1 + y2 * y2)
+        return
     y = xb[2 * n_features]
     for k in range(n_components):
         for d in range(n_features):
