@@ -8,6 +8,7 @@ from numpy.testing import assert_allclose
 from scipy.special import logsumexp
 from scipy.stats import norm
 
+import exactness
 import oracles
 from em import reference
 from exactness import ULP, U, MixtureEvaluation, sum_error
@@ -32,6 +33,48 @@ def test_log_gaussian_prob_matches_scipy_norm(rng, n_components, n_features):
     # two correct evaluations of one formula (weights of 1 leave log π = 0 out of the bound)
     bound = MixtureEvaluation(X, np.ones(n_components), means, variances).term_bound
     assert np.all(np.abs(got - want) <= bound)
+
+
+def test_log_gaussian_prob_spherical_matches_scipy_norm(rng):
+    X = rng.normal(size=(40, 3))
+    _, means, variances = random_params(rng, 4, 3)
+    variance = variances[:, 0]  # one variance per component
+    got = reference.log_gaussian_prob_spherical(X, means, 1.0 / variance)
+    want = norm.logpdf(X[:, None, :], loc=means[None], scale=np.sqrt(variance)[None, :, None]).sum(axis=2)
+    # the diagonal case with the variance repeated over the features: its bound, as above
+    bound = MixtureEvaluation(X, np.ones(4), means, np.repeat(variance[:, None], 3, axis=1)).term_bound
+    assert np.all(np.abs(got - want) <= bound)
+
+
+@pytest.mark.parametrize("tied", [False, True], ids=["full", "tied"])
+def test_log_gaussian_prob_full_and_tied_match_the_textbook_formula_in_high_precision(rng, tied):
+    """-½(D log 2π + (x - μ)ᵀ U Uᵀ (x - μ)) + Σ log U_dd evaluated in 60 digits from the very float64
+    U, X and μ given: only the float64 evaluation's own rounding separates the two, and
+    FullMixtureEvaluation bounds that (for two float64 evaluations, so with room to spare)."""
+    import mpmath  # a test dependency (pyproject.toml)
+
+    n_components, n_features = 3, 3
+    X = rng.normal(size=(30, n_features)) * 4
+    means = rng.normal(size=(n_components, n_features))
+    A = rng.normal(size=(1 if tied else n_components, n_features, n_features))
+    covariances = 0.3 * np.eye(n_features) + A @ np.swapaxes(A, 1, 2)
+    factors = np.broadcast_to(exactness.upper_factors(covariances), (n_components, n_features, n_features))
+    if tied:
+        got = reference.log_gaussian_prob_tied(X, means, factors[0])
+    else:
+        got = reference.log_gaussian_prob_full(X, means, factors)
+    want = np.empty_like(got)
+    with mpmath.workdps(60):
+        for k in range(n_components):
+            U = mpmath.matrix(factors[k].tolist())
+            log_det = sum(mpmath.log(U[d, d]) for d in range(n_features))
+            for n in range(len(X)):
+                y = mpmath.matrix([X[n].tolist()]) - mpmath.matrix([means[k].tolist()])
+                z = y * U
+                maha = sum(z[0, e] ** 2 for e in range(n_features))
+                want[n, k] = float(-(n_features * mpmath.log(2 * mpmath.pi) + maha) / 2 + log_det)
+    evaluation = exactness.FullMixtureEvaluation(X, np.ones(n_components), means, covariances, factors=factors)
+    assert np.all(np.abs(got - want) <= evaluation.term_bound)
 
 
 def test_e_step_is_bayes_rule_in_log_space(rng):
