@@ -14,11 +14,12 @@ import numpy as np
 
 from segment._startup import defer_import
 
-defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up; only `compare` uses it
-
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
+# scikit-learn imports scipy.stats as it starts, and only `compare` uses it; `segment`, `sample` and `report`
+# never import scikit-learn (tests/test_layers.py), `demo`, `compare` and `batch` do
+defer_import("scipy.stats")
 
 from em.reference import COVARIANCE_TYPES  # noqa: E402
+from kmeans.shared import ignore_convergence_warnings  # noqa: E402
 from segment import colour, image, learn, modelfile, models, quality, report, smooth  # noqa: E402
 
 PROG = "emseg"
@@ -101,7 +102,7 @@ def _fit(method, picture, args):
     model = _make_model(method, k, args, progress)
     start = time.perf_counter()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table, not as a Python warning
+        ignore_convergence_warnings()  # reported in the table, not as a Python warning
         color_labels = image.fit_color_labels(model, picture, args.space)
     progress.close()
     return model, color_labels, time.perf_counter() - start
@@ -145,7 +146,7 @@ def _objective(model, grid):
 def _search(picture, args):
     """--quality: the smallest k that reaches the target; returns (model, labels per distinct colour, seconds)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        ignore_convergence_warnings()
         found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space,
                                    **_fit_options(args))
     tried, verified = (", ".join(f"k={k}: {value:.3f}" for k, value in values.items())
@@ -423,7 +424,7 @@ def _compare(args):
     few = image.thumbnail(picture, 32)
     few_k = min(k, len(few.distinct[0]))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+        ignore_convergence_warnings()
         for method in ("gmm", "kmeans"):
             warm = _make_model(method, few_k, args, None)
             smooth.refine(warm, few, image.fit_color_labels(warm, few, args.space), args.space, args.smooth,
@@ -438,7 +439,7 @@ def _compare(args):
         our_labels = color_labels[picture.distinct[2]] if refined is None else refined[picture.mask]
         start = time.perf_counter()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+            ignore_convergence_warnings()
             their_labels = theirs.fit(pixels).predict(pixels)
         their_seconds = time.perf_counter() - start
         their_centers = theirs.means_ if method == "gmm" else theirs.cluster_centers_
@@ -537,7 +538,7 @@ def _batch_shared(client, batch, model, paths, outputs, args, auto):
         print(models.criterion_table(table, model), end="")
     else:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+            ignore_convergence_warnings()
             model.fit(colour.to_space(colors, args.space), sample_weight=counts)
     palette = image.model_colors(model, args.space)
     print(modelfile.save(Path(args.output) / "model.json", model, palette, args.space))

@@ -29,7 +29,8 @@ would.
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
+
+from kmeans.shared import ignore_convergence_warnings
 
 from .estimator import GaussianMixture
 from .reference import COVARIANCE_TYPES
@@ -146,7 +147,7 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
             start = dict(n_init=1, **split_start(previous, k)) if warm else {}
             model = GaussianMixture(k, covariance_type=covariance_type, **{**params, **start})
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table's 'converged'
+                ignore_convergence_warnings()  # reported in the table's 'converged'
                 model.fit(X, sample_weight=sample_weight)
             log_lik, value = _score(model, X, weight, criterion)
             table.append(dict(covariance_type=covariance_type, k=k, n_parameters=model._n_parameters(),

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
-from sklearn.utils import check_random_state
+
+from kmeans.shared import check_random_state
 
 from . import colour, image, models
 
