@@ -14,8 +14,8 @@ import numpy as np
 
 from segment._startup import defer_import
 
-# scikit-learn imports scipy.stats as it starts, and only `compare` uses it; `segment`, `sample` and `report`
-# never import scikit-learn (tests/test_layers.py), `demo`, `compare` and `batch` do
+# scikit-learn imports scipy.stats as it starts, and only `compare` uses it. `segment` never imports
+# scikit-learn (test_installed_command_segments_without_importing_scikit_learn); `demo`, `compare` and `batch` do
 defer_import("scipy.stats")
 
 from em.reference import COVARIANCE_TYPES  # noqa: E402

@@ -132,6 +132,9 @@ class KMeans(Estimator):
            [ 1.,  2.]])
     """
 
+    _estimator_type = "clusterer"
+    _sklearn_auto_wrap_output_keys = {"transform"}  # what scikit-learn's output wrapping reads
+
     def __init__(
         self,
         n_clusters=8,
@@ -240,9 +243,6 @@ class KMeans(Estimator):
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     # ---------------------------------------- scikit-learn's transformer interface
-
-    _estimator_type = "clusterer"
-    _sklearn_auto_wrap_output_keys = {"transform"}  # what scikit-learn's output wrapping reads
 
     def set_output(self, *, transform=None):
         """Have ``transform`` and ``fit_transform`` return 'default' (NumPy), 'pandas' or 'polars' containers.
