@@ -17,6 +17,11 @@ from segment._startup import defer_import
 # scikit-learn imports scipy.stats as it starts, and only `compare` uses it. `segment` never imports
 # scikit-learn (test_installed_command_segments_without_importing_scikit_learn); `demo`, `compare` and `batch` do
 defer_import("scipy.stats")
+defer_import("yaml")  # numba imports it at start-up, for a .numba_config.yaml that is hardly ever there
+# numba imports this on the first call of a cached kernel, to see that BLAS is there; that import runs all of
+# scipy.linalg's. No kernel on the path of a diagonal fit calls BLAS, and numba's own first use of it (or scipy.linalg's,
+# for a full or tied covariance) asks the stand-in for an attribute, which imports the real module
+defer_import("scipy.linalg.cython_blas")
 
 from em.reference import COVARIANCE_TYPES  # noqa: E402
 from kmeans.shared import ignore_convergence_warnings  # noqa: E402
@@ -273,7 +278,8 @@ def _segment(args):
         seconds = time.perf_counter() - start
     k = len(colors)
     labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither,
-                                              labels=refined, label_map=bool(args.labels))
+                                              labels=refined, label_map=bool(args.labels),
+                                              measure=args.json or not args.quiet)
     output = output or _default_output(args, f"{method}_k{k}")
     painted = image.paint_colors(picture, color_labels, palette) if labels is None else image.paint(labels, palette)
     written = [_write(output, painted, picture, [args.image], show=not args.json)]
