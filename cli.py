@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ defer_import("yaml")  # numba imports it at start-up, for a .numba_config.yaml t
 defer_import("scipy.linalg.cython_blas")
 
 from em.reference import COVARIANCE_TYPES  # noqa: E402
-from kmeans.shared import ignore_convergence_warnings  # noqa: E402
+from kmeans.shared import convergence_warnings_ignored  # noqa: E402
 from segment import colour, image, learn, modelfile, models, quality, report, smooth  # noqa: E402
 
 PROG = "emseg"
@@ -106,8 +105,7 @@ def _fit(method, picture, args):
     progress = Progress(method, args.quiet)
     model = _make_model(method, k, args, progress)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        ignore_convergence_warnings()  # reported in the table, not as a Python warning
+    with convergence_warnings_ignored():  # reported in the table, not as a Python warning
         color_labels = image.fit_color_labels(model, picture, args.space)
     progress.close()
     return model, color_labels, time.perf_counter() - start
@@ -150,8 +148,7 @@ def _objective(model, grid):
 
 def _search(picture, args):
     """--quality: the smallest k that reaches the target; returns (model, labels per distinct colour, seconds)."""
-    with warnings.catch_warnings():
-        ignore_convergence_warnings()
+    with convergence_warnings_ignored():
         found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space,
                                    **_fit_options(args))
     tried, verified = (", ".join(f"k={k}: {value:.3f}" for k, value in values.items())
@@ -429,8 +426,7 @@ def _compare(args):
     # below then includes a one-time cost, such as numba loading emseg's kernels
     few = image.thumbnail(picture, 32)
     few_k = min(k, len(few.distinct[0]))
-    with warnings.catch_warnings():
-        ignore_convergence_warnings()
+    with convergence_warnings_ignored():
         for method in ("gmm", "kmeans"):
             warm = _make_model(method, few_k, args, None)
             smooth.refine(warm, few, image.fit_color_labels(warm, few, args.space), args.space, args.smooth,
@@ -444,8 +440,7 @@ def _compare(args):
         seconds += smooth_seconds
         our_labels = color_labels[picture.distinct[2]] if refined is None else refined[picture.mask]
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            ignore_convergence_warnings()
+        with convergence_warnings_ignored():
             their_labels = theirs.fit(pixels).predict(pixels)
         their_seconds = time.perf_counter() - start
         their_centers = theirs.means_ if method == "gmm" else theirs.cluster_centers_
@@ -543,8 +538,7 @@ def _batch_shared(client, batch, model, paths, outputs, args, auto):
         table, model = models.select(colour.to_space(colors, args.space), counts, *auto, **_fit_options(args))
         print(models.criterion_table(table, model), end="")
     else:
-        with warnings.catch_warnings():
-            ignore_convergence_warnings()
+        with convergence_warnings_ignored():
             model.fit(colour.to_space(colors, args.space), sample_weight=counts)
     palette = image.model_colors(model, args.space)
     print(modelfile.save(Path(args.output) / "model.json", model, palette, args.space))

@@ -26,11 +26,9 @@ row from its own k-means start, as a user's own ``GaussianMixture(k).fit``
 would.
 """
 
-import warnings
-
 import numpy as np
 
-from kmeans.shared import ignore_convergence_warnings
+from kmeans.shared import convergence_warnings_ignored
 
 from .estimator import GaussianMixture
 from .reference import COVARIANCE_TYPES
@@ -146,8 +144,7 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
             warm = warm_start and previous is not None and previous.n_components < k <= 2 * previous.n_components
             start = dict(n_init=1, **split_start(previous, k)) if warm else {}
             model = GaussianMixture(k, covariance_type=covariance_type, **{**params, **start})
-            with warnings.catch_warnings():
-                ignore_convergence_warnings()  # reported in the table's 'converged'
+            with convergence_warnings_ignored():  # reported in the table's 'converged'
                 model.fit(X, sample_weight=sample_weight)
             log_lik, value = _score(model, X, weight, criterion)
             table.append(dict(covariance_type=covariance_type, k=k, n_parameters=model._n_parameters(),

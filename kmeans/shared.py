@@ -10,6 +10,8 @@ functions (tags, NotFittedError, ConvergenceWarning, validation of anything but
 a plain NumPy array) only when those are asked for, importing it then.
 """
 
+import contextlib
+import contextvars
 import functools
 import inspect
 import numbers
@@ -104,21 +106,32 @@ class Estimator:
 
 # both estimators' ConvergenceWarnings begin with one of these (the mixture's and k-means', as scikit-learn's)
 CONVERGENCE_WARNINGS = r"Best performing initialization did not converge|Number of distinct clusters"
+_convergence_warnings_off = contextvars.ContextVar("convergence_warnings_off", default=False)
 
 
 def warn_convergence(message, stacklevel=1):
-    """Warn with scikit-learn's ConvergenceWarning, imported only now, so that its filters and ``pytest.warns`` see it."""
+    """Warn with scikit-learn's ConvergenceWarning, so that its filters and ``pytest.warns`` see it.
+
+    The class is imported only now, and not at all inside `convergence_warnings_ignored`: a fit that
+    stops at max_iter would otherwise import scikit-learn (0.6-1.8 s) for a warning nobody sees.
+    """
+    if _convergence_warnings_off.get():
+        return
     from sklearn.exceptions import ConvergenceWarning
 
     warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel + 1)
 
 
-def ignore_convergence_warnings():
-    """Within ``warnings.catch_warnings()``: hide the estimators' ConvergenceWarnings.
-
-    Matched by message, not class: naming the class would import scikit-learn.
-    """
-    warnings.filterwarnings("ignore", message=CONVERGENCE_WARNINGS, category=UserWarning)
+@contextlib.contextmanager
+def convergence_warnings_ignored():
+    """Within the block, no ConvergenceWarning of the estimators, nor of scikit-learn's, which begin alike."""
+    token = _convergence_warnings_off.set(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=CONVERGENCE_WARNINGS, category=UserWarning)
+            yield
+    finally:
+        _convergence_warnings_off.reset(token)
 
 
 def check_random_state(seed):
