@@ -8,8 +8,8 @@ import numpy as np
 
 from . import _kernels, distributed, reference
 from .reference import update_centers
-from .shared import (Estimator, Trace, check_int, check_samples, check_k, check_number, check_random_state,
-                     check_sample_weight, check_X, is_dask_array, steps_for, warn_convergence)
+from .shared import (Estimator, Trace, check_int, check_k, check_number, check_random_state, check_sample_weight,
+                     check_samples, check_X, is_dask_array, steps_for, warn_convergence)
 
 # one Lloyd run: final centres, labels and inertia, and the iterations it took
 _Run = namedtuple("_Run", "centers labels inertia n_iter trace")
