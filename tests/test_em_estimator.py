@@ -464,7 +464,7 @@ def test_grid_search_over_a_pipeline_chooses_as_with_scikit_learns_mixture():
 
     X = make_blobs(n_samples=300, n_features=2, n_centers=3, seed=4)
     grid = {"gm__n_components": [1, 2, 3], "gm__covariance_type": ["diag", "full"]}
-    chosen = [GridSearchCV(Pipeline([("gm", estimator)]), grid, cv=3).fit(X).best_params_
+    chosen = [GridSearchCV(Pipeline([("gm", estimator)]), grid, cv=2).fit(X).best_params_
               for estimator in (GaussianMixture(random_state=0), SkGaussianMixture(random_state=0))]
     assert chosen[0] == chosen[1] and chosen[0]["gm__n_components"] == 3
 
