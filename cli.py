@@ -8,7 +8,6 @@ import os
 import signal
 import sys
 import time
-import warnings
 from pathlib import Path
 
 # numba's OpenMP threads sleep when a kernel ends instead of spinning for the next (GNU OpenMP spins by
@@ -19,13 +18,19 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402 (after the environment is set)
 
-from segment._startup import defer_import
+from segment._startup import defer_import  # noqa: E402
 
-defer_import("scipy.stats")  # before scikit-learn, which imports it at start-up; only `compare` uses it
-
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402 (after defer_import)
+# scikit-learn imports scipy.stats as it starts, and only `compare` uses it. `segment` never imports
+# scikit-learn (test_installed_command_segments_without_importing_scikit_learn); `demo`, `compare` and `batch` do
+defer_import("scipy.stats")
+defer_import("yaml")  # numba imports it at start-up, for a .numba_config.yaml that is hardly ever there
+# numba imports this on the first call of a cached kernel, to see that BLAS is there; that import runs all of
+# scipy.linalg's. No kernel on the path of a diagonal fit calls BLAS, and numba's own first use of it (or scipy.linalg's,
+# for a full or tied covariance) asks the stand-in for an attribute, which imports the real module
+defer_import("scipy.linalg.cython_blas")
 
 from em.reference import COVARIANCE_TYPES  # noqa: E402
+from kmeans.shared import convergence_warnings_ignored  # noqa: E402
 from segment import colour, image, learn, modelfile, models, quality, report, smooth  # noqa: E402
 
 PROG = "emseg"
@@ -107,8 +112,7 @@ def _fit(method, picture, args):
     progress = Progress(method, args.quiet)
     model = _make_model(method, k, args, progress)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table, not as a Python warning
+    with convergence_warnings_ignored():  # reported in the table, not as a Python warning
         color_labels = image.fit_color_labels(model, picture, args.space)
     progress.close()
     return model, color_labels, time.perf_counter() - start
@@ -151,8 +155,7 @@ def _objective(model, grid):
 
 def _search(picture, args):
     """--quality: the smallest k that reaches the target; returns (model, labels per distinct colour, seconds)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with convergence_warnings_ignored():
         found = quality.smallest_k(picture, args.method, args.quality, args.k_max or 64, args.space,
                                    **_fit_options(args))
     tried, verified = (", ".join(f"k={k}: {value:.3f}" for k, value in values.items())
@@ -279,7 +282,8 @@ def _segment(args):
         seconds = time.perf_counter() - start
     k = len(colors)
     labels, palette, measured = quality.paint(picture, model, color_labels, colors, space, args.palette, args.dither,
-                                              labels=refined, label_map=bool(args.labels))
+                                              labels=refined, label_map=bool(args.labels),
+                                              measure=args.json or not args.quiet)
     output = output or _default_output(args, f"{method}_k{k}")
     painted = image.paint_colors(picture, color_labels, palette) if labels is None else image.paint(labels, palette)
     written = [_write(output, painted, picture, [args.image], show=not args.json)]
@@ -429,8 +433,7 @@ def _compare(args):
     # below then includes a one-time cost, such as numba loading emseg's kernels
     few = image.thumbnail(picture, 32)
     few_k = min(k, len(few.distinct[0]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with convergence_warnings_ignored():
         for method in ("gmm", "kmeans"):
             warm = _make_model(method, few_k, args, None)
             smooth.refine(warm, few, image.fit_color_labels(warm, few, args.space), args.space, args.smooth,
@@ -444,8 +447,7 @@ def _compare(args):
         seconds += smooth_seconds
         our_labels = color_labels[picture.distinct[2]] if refined is None else refined[picture.mask]
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with convergence_warnings_ignored():
             their_labels = theirs.fit(pixels).predict(pixels)
         their_seconds = time.perf_counter() - start
         their_centers = theirs.means_ if method == "gmm" else theirs.cluster_centers_
@@ -543,8 +545,7 @@ def _batch_shared(client, batch, model, paths, outputs, args, auto):
         table, model = models.select(colour.to_space(colors, args.space), counts, *auto, **_fit_options(args))
         print(models.criterion_table(table, model), end="")
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with convergence_warnings_ignored():
             model.fit(colour.to_space(colors, args.space), sample_weight=counts)
     palette = image.model_colors(model, args.space)
     print(modelfile.save(Path(args.output) / "model.json", model, palette, args.space))

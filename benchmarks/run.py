@@ -180,7 +180,10 @@ def time_command(env, repeats):
     """Wall seconds of whole ``emseg segment`` processes on a 64 × 64 crop of china.jpg, after one untimed run.
 
     The untimed run puts the kernels the command uses, and startup.py does not, in numba's cache.
+    PYTHONDONTWRITEBYTECODE is dropped, as in profiles/segment_process.py: with it, every process
+    compiles emseg's own modules from source again (0.1-0.4 s), which an installed emseg never does.
     """
+    env = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
     with tempfile.TemporaryDirectory() as scratch:
         crop = photos.write_jpeg(Path(scratch) / "china_64.jpg", photos.read_rgb(photos.bundled_path("china.jpg"))[:64, :64])
         script = Path(sys.executable).with_name("emseg")

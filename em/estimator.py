@@ -2,18 +2,14 @@
 
 import functools
 import time
-import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, DensityMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
 from kmeans import KMeans, kmeans_plusplus
-from kmeans.shared import (Trace, check_int, check_k, check_number, check_option, check_sample_weight, check_X,
-                           cluster_sums, is_dask_array, sample_rows, steps_for)
+from kmeans.shared import (Estimator, Trace, check_int, check_k, check_number, check_option,
+                           check_random_state, check_sample_weight, check_X, cluster_sums, is_dask_array, sample_rows,
+                           steps_for, warn_convergence)
 
 from . import _kernels, distributed, reference
 from .reference import (COVARIANCE_TYPES, M_STEPS, NK_EPS, n_parameters, precisions_cholesky,
@@ -22,7 +18,7 @@ from .reference import (COVARIANCE_TYPES, M_STEPS, NK_EPS, n_parameters, precisi
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(Estimator):
     r"""Gaussian mixture fitted by expectation-maximisation; diagonal covariances by default.
 
     A drop-in for ``sklearn.mixture.GaussianMixture``: same parameters,
@@ -143,6 +139,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     True
     """
 
+    _estimator_type = "density_estimator"
+
     def __init__(
         self,
         n_components=1,
@@ -244,11 +242,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if run["lower_bound"] > best_lower_bound or best_lower_bound == -np.inf:
                 best, best_lower_bound = run, run["lower_bound"]
         if not best["converged"] and self.max_iter > 0:
-            warnings.warn(
-                "Best performing initialization did not converge. Try different init parameters, "
-                "or increase max_iter, tol, or check for degenerate data.",
-                ConvergenceWarning,
-            )
+            warn_convergence("Best performing initialization did not converge. Try different init parameters, "
+                             "or increase max_iter, tol, or check for degenerate data.")
         self._set_params(*best["params"])
         self.converged_ = best["converged"]
         self.n_iter_ = best["n_iter"]
@@ -374,9 +369,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _fitted_params(self):
         return self.weights_, self.means_, self.covariances_, self.precisions_cholesky_
-
-    def _check_fitted(self, method):
-        check_is_fitted(self, msg=f"This {type(self).__name__} instance is not fitted yet; call fit before {method}.")
 
     def _model_call(self, method, X):
         """Run ``steps.<method>`` on validated X with the fitted parameters."""

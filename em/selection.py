@@ -35,14 +35,15 @@ the four types, on two cores shared with other work (`benchmarks/selection.py`):
 see benchmarks/NOTES.md.
 """
 
+import contextvars
 import math
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
+
+from kmeans.shared import convergence_warnings_ignored
 
 from .estimator import GaussianMixture
 from .reference import COVARIANCE_TYPES
@@ -179,13 +180,16 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
     seeded = params.get("random_state") is None or isinstance(params["random_state"], (int, np.integer))
     n_jobs = min(len(covariance_types), n_jobs or numba.get_num_threads()) if seeded else 1
     threads = _ThreadShares(numba.get_num_threads(), n_jobs, len(covariance_types))
-    with warnings.catch_warnings():  # once for all threads: catch_warnings itself is not thread-safe
-        warnings.simplefilter("ignore", ConvergenceWarning)  # reported in the table's 'converged'
+    with convergence_warnings_ignored():  # reported in the table's 'converged'
         if n_jobs == 1 or not _concurrent_kernels_safe():
             chains = [chain(covariance_type, threads) for covariance_type in covariance_types]
         else:
+            # each chain runs in a copy of this context, so it too ignores the warnings (a new thread
+            # starts from an empty context) without a warnings filter of its own, which is not thread-safe
+            contexts = [contextvars.copy_context() for _ in covariance_types]
             with ThreadPoolExecutor(n_jobs) as pool:
-                chains = list(pool.map(chain, covariance_types, [threads] * len(covariance_types)))
+                chains = list(pool.map(lambda context, covariance_type: context.run(chain, covariance_type, threads),
+                                       contexts, covariance_types))
     table = [row for rows, _, _ in chains for row in rows]
     # the first of equal criteria in the table's order, as one chain after another would find it
     _, best, _ = min(chains, key=lambda result: result[2])

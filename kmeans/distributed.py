@@ -21,10 +21,10 @@ Dask is imported by the `shared` functions this module calls, only when it runs.
 """
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from . import _kernels, reference
-from .shared import check_arrays, check_data, check_k, map_blocks, reduce_blocks, row_blocks, sample_rows, steps_for
+from .shared import (check_arrays, check_data, check_k, check_random_state, map_blocks, reduce_blocks, row_blocks,
+                     sample_rows, steps_for)
 
 
 # ------------------------------------------------------------------ KMeans

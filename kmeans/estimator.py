@@ -1,24 +1,21 @@
 """KMeans: Lloyd's algorithm with greedy k-means++ seeding, scikit-learn compatible."""
 
+import sys
 import warnings
 from collections import namedtuple
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _kernels, distributed, reference
 from .reference import update_centers
-from .shared import (Trace, check_finite, check_int, check_k, check_number, check_sample_weight, check_X,
-                     is_dask_array, steps_for)
+from .shared import (Estimator, Trace, check_int, check_k, check_number, check_random_state, check_sample_weight,
+                     check_samples, check_X, is_dask_array, steps_for, warn_convergence)
 
 # one Lloyd run: final centres, labels and inertia, and the iterations it took
 _Run = namedtuple("_Run", "centers labels inertia n_iter trace")
 
 
-class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+class KMeans(Estimator):
     r"""K-means clustering: Lloyd's algorithm with greedy k-means++ seeding.
 
     Gives scikit-learn's `~sklearn.cluster.KMeans` numbers from the same start
@@ -135,6 +132,9 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
            [ 1.,  2.]])
     """
 
+    _estimator_type = "clusterer"
+    _sklearn_auto_wrap_output_keys = {"transform"}  # what scikit-learn's output wrapping reads
+
     def __init__(
         self,
         n_clusters=8,
@@ -235,12 +235,41 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
         distances : ndarray of shape (n_samples, n_clusters)
         """
         self._check_fitted("transform")
-        X = self._validate_X(X, reset=False, method="transform")
-        return np.sqrt(self._steps().squared_distances(X, self.cluster_centers_))
+        X_checked = self._validate_X(X, reset=False, method="transform")
+        return self._output(np.sqrt(self._steps().squared_distances(X_checked, self.cluster_centers_)), X)
 
     def fit_transform(self, X, y=None, sample_weight=None):
         """Fit, then return ``transform(X)``."""
         return self.fit(X, sample_weight=sample_weight).transform(X)
+
+    # ---------------------------------------- scikit-learn's transformer interface
+
+    def set_output(self, *, transform=None):
+        """Have ``transform`` and ``fit_transform`` return 'default' (NumPy), 'pandas' or 'polars' containers.
+
+        As scikit-learn's ``TransformerMixin.set_output``; None leaves the setting as it is. Returns self.
+        """
+        if transform is not None:
+            self._sklearn_output_config = {**getattr(self, "_sklearn_output_config", {}), "transform": transform}
+        return self
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the distances ``transform`` returns: 'kmeans0', 'kmeans1', ... (scikit-learn's)."""
+        from sklearn.base import ClassNamePrefixFeaturesOutMixin
+
+        return ClassNamePrefixFeaturesOutMixin.get_feature_names_out(self, input_features)
+
+    def _output(self, distances, X):
+        """``distances`` in the container ``set_output``, or scikit-learn's ``set_config``, asks for.
+
+        Neither can have asked for another than NumPy's while scikit-learn's
+        configuration is not loaded, and then nothing is imported.
+        """
+        if not hasattr(self, "_sklearn_output_config") and "sklearn._config" not in sys.modules:
+            return distances
+        from sklearn.utils._set_output import _wrap_data_with_container
+
+        return _wrap_data_with_container("transform", distances, X, self)
 
     def score(self, X, y=None, sample_weight=None):
         r"""Minus the inertia of ``X`` with respect to the fitted centres.
@@ -264,9 +293,6 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
 
     def _validate_X(self, X, *, reset, method):
         return check_X(self, X, reset=reset, method=method)
-
-    def _check_fitted(self, method):
-        check_is_fitted(self, msg=f"This %(name)s instance is not fitted yet; call fit before {method}.")
 
     def _steps(self):
         """The module that runs the steps: `kmeans._kernels` or `kmeans.reference`."""
@@ -342,8 +368,7 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None):
     >>> indices
     array([3, 2])
     """
-    X = np.ascontiguousarray(check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False), dtype=np.float64)
-    check_finite(X, "kmeans_plusplus")
+    X = check_samples(X, "kmeans_plusplus")
     sample_weight = check_sample_weight(sample_weight, X.shape[0])
     check_k("n_clusters", n_clusters, X.shape[0], np.count_nonzero(sample_weight))
     return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state), _kernels)
@@ -441,12 +466,8 @@ def _tolerance(X, sample_weight, tol):
 def _warn_if_fewer_clusters(labels, sample_weight, n_clusters):
     n_distinct = np.count_nonzero(np.bincount(labels[sample_weight > 0], minlength=n_clusters))
     if n_distinct < n_clusters:
-        warnings.warn(
-            f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
-            "Possibly due to duplicate points in X.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        warn_convergence(f"Number of distinct clusters ({n_distinct}) found smaller than n_clusters ({n_clusters}). "
+                         "Possibly due to duplicate points in X.", stacklevel=3)
 
 
 def _check_init_array(init, n_clusters, n_features):

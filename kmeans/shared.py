@@ -1,19 +1,151 @@
-"""What both estimators share: checks, the engines, the trace, chunking, per-cluster sums, dask row blocks.
+"""What both estimators share: scikit-learn's estimator interface, checks, the engines, the trace, chunking,
+per-cluster sums, dask row blocks.
 
 `em` imports this module, so everything here is public. Dask is imported only
 inside the functions that need it: importing this module never loads it.
+Neither is scikit-learn: importing it took 0.6-1.8 s (scipy.sparse, narwhals,
+joblib, ...), more than a whole `emseg segment` of a small image should. The
+estimators get its interface from `Estimator` below and use its own classes and
+functions (tags, NotFittedError, ConvergenceWarning, validation of anything but
+a plain NumPy array) only when those are asked for, importing it then.
 """
 
+import contextlib
+import contextvars
 import functools
+import inspect
 import numbers
 import time
+import warnings
 
 import numpy as np
 from numba import njit, parallel_chunksize
-from sklearn.utils.validation import validate_data
 
 ENGINE_NAMES = ("numba", "reference")  # 'numba': the package's _kernels; 'reference': its reference.py
 SAMPLE_SIZE = 100_000  # rows drawn from a dask array to seed an initialisation
+
+
+# ------------------------------------------- scikit-learn's estimator interface
+
+class Estimator:
+    """``get_params``, ``set_params``, the repr and the tags of scikit-learn's ``BaseEstimator`` and mixins.
+
+    The parameters are the arguments of ``__init__``, read from its signature
+    as ``BaseEstimator`` reads them, so ``clone``, ``Pipeline`` and
+    ``GridSearchCV`` work as with scikit-learn's own estimators. Subclasses
+    name their kind in ``_estimator_type`` ('clusterer', 'density_estimator');
+    one with a ``transform`` method gets a transformer's tags.
+    """
+
+    _estimator_type = None
+
+    @classmethod
+    def _get_param_names(cls):
+        """The names of the ``__init__`` arguments, sorted."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return sorted(p.name for p in parameters if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep=True):
+        """The parameters by name; with ``deep``, also those of parameters that are estimators, as ``name__param``."""
+        params = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update((f"{name}__{key}", item) for key, item in value.get_params().items())
+            params[name] = value
+        return params
+
+    def set_params(self, **params):
+        """Set parameters by name (``name__param`` for a parameter's own); returns self."""
+        valid = self.get_params(deep=True)
+        nested = {}
+        for key, value in params.items():
+            name, delimiter, sub_key = key.partition("__")
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator {self}. "
+                                 f"Valid parameters are: {self._get_param_names()!r}.")
+            if delimiter:
+                nested.setdefault(name, {})[sub_key] = value
+            else:
+                setattr(self, name, value)
+                valid[name] = value
+        for name, sub_params in nested.items():
+            valid[name].set_params(**sub_params)
+        return self
+
+    def __repr__(self):
+        """The class and the parameters that differ from their defaults, as scikit-learn prints them, on one line.
+
+        (scikit-learn wraps a repr longer than 80 characters, and shortens long lists and very long ones.)
+        """
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = (f"{name}={value!r}" for name, value in self.get_params(deep=False).items()
+                   if repr(value) != repr(defaults[name]))
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _check_fitted(self, method):
+        """Raise scikit-learn's NotFittedError, naming ``method``, unless fit has set attributes.
+
+        Fitted means as in ``sklearn.utils.validation.check_is_fitted``: an
+        attribute whose name ends with '_'. The error class is imported only to
+        be raised, so that ``except NotFittedError`` catches it.
+        """
+        if not any(name.endswith("_") and not name.startswith("__") for name in vars(self)):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit before {method}.")
+
+    def __sklearn_tags__(self):
+        """scikit-learn's tags: those of BaseEstimator, with the kind of estimator (asked only by scikit-learn)."""
+        from sklearn.utils import Tags, TargetTags, TransformerTags
+
+        return Tags(estimator_type=self._estimator_type, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags() if hasattr(self, "transform") else None,
+                    regressor_tags=None, classifier_tags=None)
+
+
+# both estimators' ConvergenceWarnings begin with one of these (the mixture's and k-means', as scikit-learn's)
+CONVERGENCE_WARNINGS = r"Best performing initialization did not converge|Number of distinct clusters"
+_convergence_warnings_off = contextvars.ContextVar("convergence_warnings_off", default=False)
+
+
+def warn_convergence(message, stacklevel=1):
+    """Warn with scikit-learn's ConvergenceWarning, so that its filters and ``pytest.warns`` see it.
+
+    The class is imported only now, and not at all inside `convergence_warnings_ignored`: a fit that
+    stops at max_iter would otherwise import scikit-learn (0.6-1.8 s) for a warning nobody sees.
+    """
+    if _convergence_warnings_off.get():
+        return
+    from sklearn.exceptions import ConvergenceWarning
+
+    warnings.warn(message, ConvergenceWarning, stacklevel=stacklevel + 1)
+
+
+@contextlib.contextmanager
+def convergence_warnings_ignored():
+    """Within the block, no ConvergenceWarning of the estimators, nor of scikit-learn's, which begin alike."""
+    token = _convergence_warnings_off.set(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=CONVERGENCE_WARNINGS, category=UserWarning)
+            yield
+    finally:
+        _convergence_warnings_off.reset(token)
+
+
+def check_random_state(seed):
+    """A ``np.random.RandomState`` from None (NumPy's global one), an int (a new one) or an instance (itself).
+
+    The same as ``sklearn.utils.check_random_state``, so a seed draws what it draws in scikit-learn.
+    """
+    if seed is None or seed is np.random:
+        return np.random.mtrand._rand
+    if isinstance(seed, numbers.Integral):
+        return np.random.RandomState(seed)
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
 
 
 # ------------------------------------------------------------------ checks
@@ -60,11 +192,40 @@ def check_X(estimator, X, *, reset, method, min_samples=1):
     """X as a 2-D C-contiguous float64 array (copied only if needed), checked finite, for ``estimator.method``.
 
     scikit-learn's ``validate_data`` checks the shape and the features (and
-    records them when ``reset``); the finiteness check is ours, so that the
-    message names the rows and the method.
+    records them when ``reset``). A plain numeric 2-D NumPy array that passes
+    them, given to an estimator without feature names, is checked here, with
+    the same outcome; anything else (lists, DataFrames, sparse matrices, a
+    wrong shape, ...) goes to ``validate_data``, for its conversions and
+    messages. The finiteness check is ours, so that the message names the rows
+    and the method.
     """
-    X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False,
-                      ensure_min_samples=min_samples)
+    if not (_is_plain_array(X, min_samples) and not hasattr(estimator, "feature_names_in_")
+            and (reset or X.shape[1] == getattr(estimator, "n_features_in_", X.shape[1]))):
+        from sklearn.utils.validation import validate_data
+
+        X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                          ensure_min_samples=min_samples)
+    elif reset:
+        estimator.n_features_in_ = X.shape[1]
+    return _finite_float64(X, method)
+
+
+def check_samples(X, method):
+    """``check_X`` for a function, with no estimator: scikit-learn's ``check_array`` unless X is a plain array."""
+    if not _is_plain_array(X, min_samples=1):
+        from sklearn.utils.validation import check_array
+
+        X = check_array(X, dtype=[np.float64, np.float32], ensure_all_finite=False)
+    return _finite_float64(X, method)
+
+
+def _is_plain_array(X, min_samples):
+    """True for a NumPy array scikit-learn's checks would take as it is: numeric, 2-D, not empty."""
+    return (type(X) is np.ndarray and X.dtype.kind in "fiu" and X.ndim == 2
+            and X.shape[0] >= min_samples and X.shape[1] >= 1)
+
+
+def _finite_float64(X, method):
     X = np.ascontiguousarray(X, dtype=np.float64)
     check_finite(X, method)
     return X

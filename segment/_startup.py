@@ -1,9 +1,11 @@
-"""Start-up of the ``emseg`` command: modules it imports only when they are used.
+"""Start-up of the ``emseg`` command: modules others import at start-up that it imports only when used.
 
-Measured on a 2-core machine (medians of 9 runs): ``import cli`` takes 0.75 s
-with scipy.stats deferred and 1.35 s without; ``emseg segment`` on a 64x64
-image, the whole process, 1.38 s and 1.99 s. Only cli.py calls this, before
-anything imports scikit-learn; importing segment, em or kmeans never does.
+scipy.stats, which scikit-learn imports as it starts (0.6-0.9 s; `demo`,
+`compare` and `batch` import scikit-learn, only `compare` uses scipy.stats);
+yaml, which numba imports for a config file that is hardly ever there; and
+scipy.linalg.cython_blas, which numba imports on its first cached kernel to see
+that BLAS is there, and with it all of scipy.linalg. Only cli.py calls this,
+first thing; importing segment, em or kmeans never does.
 """
 
 import importlib
@@ -14,11 +16,10 @@ import types
 def defer_import(name):
     """Put off importing module ``name`` until something asks it for an attribute.
 
-    scikit-learn imports scipy.stats as it starts (in sklearn.utils.fixes), for
-    a module only `emseg compare` uses. A stand-in takes its place in
-    sys.modules; the first attribute asked of it imports the real module, which
-    replaces it. The same idea as Mercurial's demandimport, for one module, in
-    this command's process only.
+    A stand-in takes its place in sys.modules, so ``import name`` finds it
+    (without importing the parent packages of a submodule); the first attribute
+    asked of it imports the real module, which replaces it. The same idea as
+    Mercurial's demandimport, for a few modules, in this command's process only.
     """
     if name in sys.modules:
         return

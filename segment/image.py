@@ -49,9 +49,6 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from . import colour, models
 
-# Pillow's extension -> format table, read once the plugins are loaded
-Image.init()
-WRITE_FORMATS = {ext: fmt for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
 # Pillow's default limit, 89,478,485 pixels: the default of load's max_pixels and of --max-pixels
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 Image.MAX_IMAGE_PIXELS = None  # set once, never toggled: load checks every image against its max_pixels
@@ -204,7 +201,7 @@ def check_output_path(path, inputs=(), suffixes=None):
     path = Path(path)
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise ImageError(f"{path}: unknown output extension {path.suffix!r}; use {' or '.join(suffixes)}.")
-    if suffixes is None and path.suffix.lower() not in WRITE_FORMATS and path.suffix.lower() != ".npy":
+    if suffixes is None and write_format(path.suffix) is None and path.suffix.lower() != ".npy":
         raise ImageError(f"{path}: unknown output extension {path.suffix!r}; use .png, .jpg, .tif, .webp or .bmp.")
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
@@ -254,10 +251,25 @@ def _write_failure(path, error):
     return f"{path} could not be written ({error}){kept}."
 
 
+def write_format(suffix):
+    """Pillow's format for writing a file whose name ends in ``suffix`` (any case), or None if it writes none.
+
+    The plugins ``Image.preinit`` loads (BMP, GIF, JPEG, PPM, PNG) answer the
+    common suffixes; only another one loads all of Pillow's 40-odd plugins
+    (``Image.init``: 40 ms of CPU, a tenth of a small image's whole segment).
+    """
+    for load_plugins in (Image.preinit, Image.init):
+        load_plugins()
+        fmt = Image.EXTENSION.get(suffix.lower())
+        if fmt in Image.SAVE:
+            return fmt
+    return None
+
+
 def save(path, rgb, alpha=None):
     """Write an image atomically; the format follows the extension. The alpha is dropped by formats without one."""
     path = check_output_path(path)
-    fmt = WRITE_FORMATS[path.suffix.lower()]
+    fmt = write_format(path.suffix)
     if alpha is not None and fmt not in NO_ALPHA_FORMATS:
         image = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     else:
@@ -273,7 +285,7 @@ def save_labels(path, labels):
     if labels.max() > 255:
         raise ImageError(f"{path}: {labels.max() + 1} labels do not fit an 8-bit image; write a .npy label map.")
     image = Image.fromarray(np.where(labels < 0, 0, labels).astype(np.uint8), "L")
-    return _write_atomically(path, lambda file: image.save(file, format=WRITE_FORMATS[path.suffix.lower()]))
+    return _write_atomically(path, lambda file: image.save(file, format=write_format(path.suffix)))
 
 
 def save_grey16(path, values):

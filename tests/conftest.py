@@ -20,6 +20,13 @@ settings.register_profile("emseg", derandomize=True, database=None, deadline=Non
 settings.load_profile("emseg")
 
 
+def pytest_configure(config):
+    # the estimators give scikit-learn's interface without subclassing BaseEstimator, so that they need not
+    # import it; parametrize_with_checks says so as it collects their checks (the clustering ones run by name)
+    config.addinivalue_line(
+        "filterwarnings", "ignore:Estimator (KMeans|GaussianMixture) does not inherit from `sklearn.base:UserWarning")
+
+
 def pytest_sessionfinish(session):
     """Under `make exactness`, record which kernels this run really used, for tests/portability.py.
 

@@ -1,7 +1,10 @@
 """em.GaussianMixture against scikit-learn's GaussianMixture(covariance_type='diag')."""
 
 import math
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -411,6 +414,59 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_scikit_learn_sees_a_density_estimator_as_with_its_own_base_classes():
+    """The tags built without BaseEstimator and DensityMixin are theirs; repr and parameters as BaseEstimator's."""
+    from sklearn.base import BaseEstimator, DensityMixin
+    from sklearn.utils import get_tags
+
+    class WithSklearnBases(DensityMixin, BaseEstimator):
+        pass
+
+    assert get_tags(GaussianMixture()) == get_tags(WithSklearnBases())
+    ours = GaussianMixture(3, covariance_type="full", random_state=0)
+    with_bases = type("GaussianMixture", (BaseEstimator,), {"__init__": GaussianMixture.__init__})
+    theirs = with_bases(3, covariance_type="full", random_state=0)
+    assert repr(ours) == repr(theirs) == "GaussianMixture(covariance_type='full', n_components=3, random_state=0)"
+    assert ours.get_params() == theirs.get_params()
+    with pytest.raises(ValueError, match="Invalid parameter 'n_clusters' for estimator GaussianMixture"):
+        ours.set_params(n_clusters=2)
+
+
+def test_a_fit_that_stops_at_max_iter_imports_scikit_learn_only_for_a_warning_someone_sees():
+    """In a fresh process: within convergence_warnings_ignored, no warning and no scikit-learn; outside,
+    scikit-learn's own ConvergenceWarning (an error here, caught by its class)."""
+    code = """
+import sys, warnings
+import numpy as np
+from em import GaussianMixture
+from kmeans.shared import convergence_warnings_ignored
+warnings.simplefilter("error")
+X = np.random.default_rng(0).normal(size=(200, 2))
+with convergence_warnings_ignored():
+    GaussianMixture(3, max_iter=1, random_state=0).fit(X)
+print("sklearn" in sys.modules)
+try:
+    GaussianMixture(3, max_iter=1, random_state=0).fit(X)
+except __import__("sklearn.exceptions").exceptions.ConvergenceWarning:
+    print("caught")
+"""
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                               cwd=Path(__file__).parents[1])
+    assert completed.stdout.split() == ["False", "caught"], completed.stderr
+
+
+def test_grid_search_over_a_pipeline_chooses_as_with_scikit_learns_mixture():
+    """clone, nested set_params and score in GridSearchCV: the same k wins as with scikit-learn's estimator."""
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+
+    X = make_blobs(n_samples=300, n_features=2, n_centers=3, seed=4)
+    grid = {"gm__n_components": [1, 2, 3], "gm__covariance_type": ["diag", "full"]}
+    chosen = [GridSearchCV(Pipeline([("gm", estimator)]), grid, cv=2).fit(X).best_params_
+              for estimator in (GaussianMixture(random_state=0), SkGaussianMixture(random_state=0))]
+    assert chosen[0] == chosen[1] and chosen[0]["gm__n_components"] == 3
 
 
 # ----------------------------------------------------------------- the trace

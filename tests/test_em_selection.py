@@ -1,6 +1,9 @@
 """em.select_model: warm starts by splitting a component, against fits that each start from k-means."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -117,3 +120,20 @@ def test_a_random_generator_is_drawn_from_in_the_order_of_the_table():
         model = GaussianMixture(row["k"], covariance_type=row["covariance_type"], random_state=generator)
         model.fit(X, sample_weight=weights)
         assert row["log_likelihood"] == math.fsum(weights * model.score_samples(X))
+
+
+def test_fits_on_other_threads_also_skip_the_warnings_they_would_build():
+    """In a fresh process: fits that stop at max_iter, two types at the same time, neither warn nor import
+    scikit-learn to build the warning (each thread runs in a copy of select_model's context)."""
+    code = """
+import sys, warnings
+import numpy as np
+from em import select_model
+warnings.simplefilter("error")
+X = np.random.default_rng(0).normal(size=(300, 2))
+select_model(X, [2, 3], ("full", "diag"), max_iter=1, random_state=0, n_jobs=2)
+print("sklearn" in sys.modules)
+"""
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                               cwd=Path(__file__).parents[1])
+    assert completed.stdout.split() == ["False"], completed.stderr

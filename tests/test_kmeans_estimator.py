@@ -1,6 +1,7 @@
 """kmeans.KMeans against scikit-learn's KMeans: same start, same numbers."""
 
 import doctest
+import functools
 import warnings
 
 import numpy as np
@@ -11,7 +12,8 @@ from sklearn.cluster import KMeans as SkKMeans
 from sklearn.cluster import kmeans_plusplus as sk_kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import adjusted_rand_score
-from sklearn.utils.estimator_checks import check_sample_weight_equivalence_on_dense_data, parametrize_with_checks
+from sklearn.utils.estimator_checks import (check_clusterer_compute_labels_predict, check_clustering,
+                                            check_sample_weight_equivalence_on_dense_data, parametrize_with_checks)
 
 import kmeans.estimator
 import oracles
@@ -240,6 +242,31 @@ SEEDS_DEPEND_ON_ROW_ORDER = (
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("engine", ["numba", "reference"])
+@pytest.mark.parametrize("check", [check_clustering, functools.partial(check_clustering, readonly_memmap=True),
+                                   check_clusterer_compute_labels_predict],
+                         ids=["clustering", "clustering_readonly_memmap", "compute_labels_predict"])
+def test_sklearn_clustering_checks(engine, check):
+    # parametrize_with_checks yields these only for subclasses of scikit-learn's ClusterMixin, which KMeans
+    # is not (it does not import scikit-learn); they are the checks it yielded when KMeans was one
+    check("KMeans", KMeans(n_clusters=2, random_state=0, engine=engine))
+
+
+def test_scikit_learn_sees_a_clusterer_and_transformer_as_with_its_own_base_classes():
+    """Tags, feature names out and set_output built without scikit-learn's mixins give what they gave."""
+    from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
+    from sklearn.utils import get_tags
+
+    class WithSklearnBases(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+        pass
+
+    assert get_tags(KMeans()) == get_tags(WithSklearnBases())
+    X = make_blobs(n_samples=60, n_features=2, n_centers=3, seed=2)
+    km = KMeans(3, random_state=0).fit(X)
+    assert km.get_feature_names_out().tolist() == ["kmeans0", "kmeans1", "kmeans2"]
+    assert km.set_output(transform="default") is km and type(km.transform(X)) is np.ndarray
 
 
 @pytest.mark.parametrize("n_clusters", [2, 3, 4])

@@ -1,7 +1,10 @@
 """em/image.py: reading every kind of image, exact distinct-colour fits, atomic writes, sampling."""
 
 import io
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,6 +208,19 @@ def test_save_follows_the_extension(tmp_path, gradient):
         path = image.save(tmp_path / f"out{suffix}", gradient)
         with Image.open(path) as written:
             assert written.format == fmt and written.size == (30, 20)
+
+
+def test_write_format_is_pillows_table_and_loads_every_plugin_only_for_a_rare_suffix():
+    """Each suffix gets the format of Pillow's full table (every plugin loaded); .png and .jpg, in a fresh
+    process, without loading the plugins beyond Image.preinit's (Pillow's _initialized stays 1, not 2)."""
+    code = ("import sys; from PIL import Image; from segment import image; "
+            "print(image.write_format('.PNG'), image.write_format('.jpg'), Image._initialized)")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                               cwd=Path(image.__file__).parents[1])
+    assert completed.stdout.split() == ["PNG", "JPEG", "1"]
+    table = {ext: fmt for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE}
+    assert {ext: image.write_format(ext) for ext in Image.registered_extensions()} == {
+        ext: table.get(ext) for ext in Image.registered_extensions()}
 
 
 def test_save_keeps_alpha_where_the_format_can(tmp_path, gradient):
