@@ -4,8 +4,9 @@ Run from the repository root, after benchmarks/photos.py has made
 benchmarks/results/mosaic12.jpg. With 1 and then 2 numba threads, times, side
 by side in rounds: a parallel sum over X (288 MB read), filling a fresh int64
 array (96 MB written to pages the kernel has never touched, so every page
-faults), filling the same array again (pages already mapped), and today's
-per-row predict (k = 10, diag). Wall and CPU time (all threads), medians of 7.
+faults), filling the same array again (pages already mapped), and predict
+(k = 10, diag) row by row and through its colour table. Wall and CPU time
+(all threads), medians of 7.
 """
 import sys, time
 from pathlib import Path
@@ -51,7 +52,8 @@ runs = {
     "read X (288 MB)": lambda: read_all(X),
     "write new labels (96 MB, page faults)": lambda: write_all(np.empty(len(X), dtype=np.int64)),
     "write labels again (mapped pages)": lambda: write_all(reused),
-    "predict, per row (today)": lambda: _kernels._predict(X, means, precisions, log_weights),
+    "predict, per row": lambda: _kernels._predict(X, means, precisions, log_weights, np.empty(len(X), dtype=np.int64)),
+    "predict (the colour table)": lambda: _kernels.predict(X, means, precisions, log_weights),
 }
 print(f"X {X.shape} float64, {X.nbytes / 1e6:.0f} MB; load average {np.round(np.array(__import__('os').getloadavg()), 1)}")
 for threads in (1, 2):
