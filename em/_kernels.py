@@ -567,7 +567,7 @@ def _predict_colors(X, means, precisions, log_weights, table, labels):
             if chunk_labels[i] == ABSENT:
                 new[0, n_new], new[1, n_new] = i, key
                 n_new += 1
-                if n_new == BLOCK:  # labelled a whole block at a time: 5x cheaper per row than a few at a time
+                if n_new == BLOCK:  # a whole block at a time: 28 ms on 4 M rows, against 33.6 ms a few at a time
                     _label_new_colors(rows, new, n_new, means, precisions, const, scratch, chunk_labels, table)
                     n_new = 0
         _label_new_colors(rows, new, n_new, means, precisions, const, scratch, chunk_labels, table)
