@@ -430,6 +430,12 @@ def test_predict_checks_features_and_finite_values():
         km.predict(X_GOOD[:, :2])
     with pytest.raises(ValueError, match=r"X contains NaN or inf in 1 row\(s\); drop or impute them before calling predict"):
         km.predict(X_NAN)
+    huge = np.abs(X_GOOD) * 1e306 + 1e307  # finite, but their sum overflows to inf: checked value by value, accepted
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(huge.sum())
+    assert km.predict(huge).shape == (len(huge),)
+    with pytest.raises(ValueError, match=r"X contains NaN or inf in 2 row\(s\)"):
+        km.predict(np.where(np.arange(len(huge))[:, None] % 3 == 0, -np.inf, huge))
 
 
 def test_kmeans_plusplus_checks_its_input():

@@ -19,10 +19,13 @@ km = KMeans(n_clusters=8, random_state=0).fit(X, sample_weight=weights)     # k-
 gm = GaussianMixture(6, random_state=0, tol=1e-4).fit(X, sample_weight=weights)
 full = GaussianMixture(6, covariance_type="full", random_state=0, tol=1e-4).fit(X, sample_weight=weights)
 labels = km.labels_.copy()  # lloyd_step overwrites them with its own
+em_kernels.COLOR_MIN_SAMPLES = 0  # predict through the colour table, which both threads fill, on this small X too
 arrays = [km.cluster_centers_, km.labels_, km.inertia_, gm.means_, gm.covariances_, gm.weights_, gm.lower_bounds_,
           *kmeans_kernels.lloyd_step(X, weights, km.cluster_centers_ + 0.3, labels), labels,
           *em_kernels.e_step_sums(X, weights, gm.means_ + 0.3, gm.precisions_, np.log(gm.weights_)),
           em_kernels.predict_proba(X, gm.means_, gm.precisions_, np.log(gm.weights_)),
+          em_kernels.predict(X, gm.means_, gm.precisions_, np.log(gm.weights_)),
+          em_kernels.predict(X, full.means_, full.precisions_cholesky_, np.log(full.weights_)),
           full.means_, full.covariances_, full.lower_bounds_,
           *em_kernels.e_step_sums(X, weights, full.means_ + 0.3, full.precisions_cholesky_, np.log(full.weights_))]
 digest = hashlib.sha256()
