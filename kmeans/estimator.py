@@ -107,6 +107,18 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     most the scaled ``tol``; a last assignment step then makes ``labels_``
     agree with the centres.
 
+    When X and ``sample_weight`` hold only integers (8-bit pixels as float64,
+    say), :math:`\max|x| \cdot \sum_i w_i < 2^{53}`, and X has at most half as
+    many distinct rows as rows, the Lloyd steps run on the distinct rows, each
+    weighted by the summed weights of its copies. Every sum of :math:`w_i x_i`
+    is then exact in any order, so each step is the step on every row bit for
+    bit: the same labels, centres, centre shifts and stopping decision. The
+    initialisation and the last assignment step (``labels_``, ``inertia_``)
+    still run on every row, so every fitted attribute is the same as without
+    this shortcut. Finding the distinct rows costs one to three steps on every
+    row, once per fit. With ``verbose``, ``callback`` or ``trace``, which
+    report each step's inertia, the steps run on every row.
+
     Differences from scikit-learn 1.9, all deliberate:
 
     - distances are sums of squared differences, not
