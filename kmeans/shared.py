@@ -275,8 +275,7 @@ def distinct_rows(X, low, sizes):
         counts = np.bincount(inverse, minlength=len(keys))
     else:
         keys, inverse, counts = np.unique(_row_keys(X, low, strides), return_inverse=True, return_counts=True)
-    rows = (keys[:, None] // strides) % np.array(sizes) + low
-    return rows.astype(np.float64), counts, inverse.ravel()
+    return _key_rows(keys, low, strides, np.array(sizes, dtype=np.int64)), counts, inverse.ravel()
 
 
 @njit(inline="always")
@@ -286,6 +285,16 @@ def _row_key(X, i, low, strides):
     for d in range(X.shape[1]):
         key += np.int64(X[i, d] - low[d]) * strides[d]
     return key
+
+
+@njit(cache=True)
+def _key_rows(keys, low, strides, sizes):
+    """The rows the keys were made of, float64: ``low[d] + key // strides[d] % sizes[d]``."""
+    rows = np.empty((len(keys), len(low)), dtype=np.float64)
+    for i in range(len(keys)):
+        for d in range(len(low)):
+            rows[i, d] = low[d] + keys[i] // strides[d] % sizes[d]
+    return rows
 
 
 @njit(parallel=True, cache=True)
