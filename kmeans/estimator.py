@@ -482,9 +482,10 @@ def _distinct_rows(X, sample_weight):
     sizes = [int(size) for size in high - low + 1]
     if math.prod(sizes) >= KEY_LIMIT:
         return None
-    rows, counts, inverse = distinct_rows(X, low.astype(np.int64), sizes)
-    if len(rows) > MAX_DISTINCT_FRACTION * len(X):
+    found = distinct_rows(X, low.astype(np.int64), sizes, max_distinct=int(MAX_DISTINCT_FRACTION * len(X)))
+    if found is None:
         return None
+    rows, counts, inverse = found
     if w_range[0][0] == w_range[1][0] == 1.0:  # unit weights: the summed weights are the counts
         return _Rows(rows, counts.astype(np.float64), inverse)
     return _Rows(rows, np.bincount(inverse, weights=sample_weight, minlength=len(rows)), inverse)

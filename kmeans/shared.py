@@ -234,7 +234,7 @@ def _chunk_range(X, low, high):
     return True
 
 
-def distinct_rows(X, low, sizes):
+def distinct_rows(X, low, sizes, max_distinct=None):
     r"""The distinct rows of integer-valued X, how many rows each one has, and which one each row is.
 
     Each row is packed into one integer key, feature by feature
@@ -255,6 +255,9 @@ def distinct_rows(X, low, sizes):
     low, sizes : sequence of n_features ints
         The smallest value of each feature and how many values it can take;
         their product must be below ``KEY_LIMIT``.
+    max_distinct : int or None
+        Return None when there are more distinct rows than this: with the
+        bitmap, that is known after its first pass, the cheapest.
 
     Returns
     -------
@@ -263,18 +266,22 @@ def distinct_rows(X, low, sizes):
     inverse : ndarray of shape (n_samples,), int32 or int64
         ``rows[inverse]`` is X.
     """
+    max_distinct = len(X) if max_distinct is None else max_distinct
     low = np.asarray(low, dtype=np.int64)
     sizes = [int(size) for size in sizes]
     n_keys = math.prod(sizes)
     strides = np.array([math.prod(sizes[d + 1:]) for d in range(len(sizes))], dtype=np.int64)
     if n_keys <= min(MAX_BITMAP_KEYS, BITMAP_KEYS_PER_ROW * len(X)):
         bits = np.zeros(count_chunks(n_keys, 64), dtype=np.uint64)
-        _mark_keys(X, low, strides, bits)
+        if _mark_keys(X, low, strides, bits) > max_distinct:
+            return None
         keys, first_rank = _list_keys(bits)
         inverse = _key_ranks(X, low, strides, bits, first_rank)
         counts = np.bincount(inverse, minlength=len(keys))
     else:
         keys, inverse, counts = np.unique(_row_keys(X, low, strides), return_inverse=True, return_counts=True)
+        if len(keys) > max_distinct:
+            return None
     return _key_rows(keys, low, strides, np.array(sizes, dtype=np.int64)), counts, inverse.ravel()
 
 
@@ -317,10 +324,17 @@ def _bits_set(word):
 
 @njit(cache=True)
 def _mark_keys(X, low, strides, bits):
-    """Set bit ``key`` of the bitmap ``bits`` (uint64 words) for each row's key; serial, as threads would race on a word."""
+    """Set bit ``key`` of the bitmap ``bits`` (uint64 words) for each row's key; return how many keys were new.
+
+    Serial: threads would race on a word.
+    """
+    n_new = 0
     for i in range(X.shape[0]):
         key = _row_key(X, i, low, strides)
-        bits[key >> 6] |= ONE << np.uint64(key & 63)
+        word, bit = bits[key >> 6], ONE << np.uint64(key & 63)
+        n_new += (word & bit) == 0
+        bits[key >> 6] = word | bit
+    return n_new
 
 
 @njit(cache=True)

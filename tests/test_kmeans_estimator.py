@@ -289,9 +289,10 @@ def large_integers(scale, n_rows):
     (large_integers(2**30, 2000), np.full(2000, 5000.0), "max|x| * sum(w) = 3 * 2**30 * 10**7 > 2**53"),
     (photo_pixels("china.jpg"), np.full(273_280, 1.5), "the weights are not integers"),
     (np.arange(3000.0).reshape(1000, 3), None, "every row is distinct: nothing to gain"),
+    (*distinct_colors(photo_pixels("china.jpg")), "the image pipeline's distinct colours and their counts"),
     (np.array([[0.0], [0.0], [2.0**20], [2.0**20]]), np.array([2.0**31, 2.0**31, 2.0**31, 2.0**31]),
      "sum(w) * max|x| = 2**53 exactly"),
-], ids=["not-integer", "huge-x", "huge-weights", "fractional-weights", "all-distinct", "at-the-limit"])
+], ids=["not-integer", "huge-x", "huge-weights", "fractional-weights", "all-distinct", "colours", "at-the-limit"])
 def test_steps_run_on_every_row_unless_the_sums_are_exact_and_rows_repeat(X, sample_weight, why):
     assert kmeans.estimator._distinct_rows(X.astype(np.float64), check_sample_weight(sample_weight, len(X))) is None
 
