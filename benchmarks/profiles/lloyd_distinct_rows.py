@@ -17,7 +17,8 @@ while they wait for work are; one thread measures the work alone):
    checks and the bitmap);
 3. whole default fits from the same seeds: ``KMeans(10, random_state=r)``
    against scikit-learn's and against emseg with the steps on every row
-   (before), and ``GaussianMixture(10, random_state=r)`` against before.
+   (before), with emseg's k-means++ seeding alone (on every row, in both),
+   and ``GaussianMixture(10, random_state=r)`` against before.
 
 "Before" is this code with `_distinct_rows` returning None: exactly the
 previous loop. Every pair's results are checked equal (KMeans: labels,
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import photos  # noqa: E402
 import kmeans.estimator as estimator  # noqa: E402
 from em import GaussianMixture  # noqa: E402
-from kmeans import KMeans, _kernels  # noqa: E402
+from kmeans import KMeans, _kernels, kmeans_plusplus  # noqa: E402
 from kmeans.reference import update_centers  # noqa: E402
 
 K = 10
@@ -132,13 +133,19 @@ def run_photo(name, rgb, args):
                        args.repeats)
     print_rows("once per fit", find, "ms", 1e3, [])
 
+    if args.fit_repeats:
+        run_fits(X, args)
+
+
+def run_fits(X, args):
     fits = {
         "emseg KMeans": lambda r: KMeans(K, random_state=r).fit(X),
         "emseg KMeans (before)": lambda r: before(lambda: KMeans(K, random_state=r).fit(X)),
         "scikit-learn KMeans": lambda r: SkKMeans(K, random_state=r).fit(X),
+        "emseg k-means++ alone": lambda r: kmeans_plusplus(X, K, random_state=r),
     }
     results = interleaved(fits, args.fit_repeats)
-    ours, old, theirs = (result[2] for result in results.values())
+    ours, old, theirs, _ = (result[2] for result in results.values())
     print_rows(f"KMeans({K}, random_state=r).fit(X), r = 0..{args.fit_repeats - 1}, n_iter_ of the last: "
                f"{ours.n_iter_} (scikit-learn {theirs.n_iter_}); same as before: {same_kmeans(ours, old)}",
                results, "s", 1, ["scikit-learn KMeans", "emseg KMeans (before)"])
@@ -157,7 +164,7 @@ def run_photo(name, rgb, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7, help="rounds of the per-iteration timings")
-    parser.add_argument("--fit-repeats", type=int, default=3, help="rounds (seeds) of the whole fits")
+    parser.add_argument("--fit-repeats", type=int, default=3, help="rounds (seeds) of the whole fits; 0: none")
     parser.add_argument("--photos", nargs="+", default=["china", "flower", "mosaic12"])
     parser.add_argument("--threads", type=int, help="threads for numba and scikit-learn's OpenMP (default: all)")
     args = parser.parse_args()
