@@ -22,7 +22,7 @@ _Rows = namedtuple("_Rows", "X sample_weight inverse")
 
 EXACT_LIMIT = 2.0**53  # integers below it, and sums of them that stay below it, are exact in float64
 # Lloyd steps on the distinct rows only when they are at most this fraction of the rows:
-# finding them costs about one to three steps on every row
+# finding them costs about two to three steps on every row
 MAX_DISTINCT_FRACTION = 0.5
 
 
@@ -115,7 +115,7 @@ class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, Ba
     bit: the same labels, centres, centre shifts and stopping decision. The
     initialisation and the last assignment step (``labels_``, ``inertia_``)
     still run on every row, so every fitted attribute is the same as without
-    this shortcut. Finding the distinct rows costs one to three steps on every
+    this shortcut. Finding the distinct rows costs two to three steps on every
     row, once per fit. With ``verbose``, ``callback`` or ``trace``, which
     report each step's inertia, the steps run on every row.
 
