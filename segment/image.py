@@ -342,8 +342,9 @@ def distinct_colors(rgb, mask=None):
     """The distinct colours of an image, how many pixels have each, and which colour each pixel has.
 
     `kmeans.shared.distinct_rows` on the pixels: each RGB triple is packed into
-    one 24-bit key, sorted below 2 megapixels and counted in a table over all
-    2**24 colours (64 MB) above. Colours come out sorted by key either way.
+    one 24-bit key, and a bitmap over all 2**24 colours (2 MB) marks the keys
+    present (below 16,384 pixels, ``np.unique`` sorts them instead). Colours
+    come out sorted by key.
 
     Returns
     -------
