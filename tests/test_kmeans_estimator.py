@@ -283,17 +283,20 @@ def large_integers(scale, n_rows):
     return np.random.default_rng(0).integers(0, 4, (n_rows, 1)) * scale
 
 
-@pytest.mark.parametrize("X, sample_weight, why", [
-    (photo_pixels("china.jpg") + 0.5, None, "X is not integer-valued"),
-    (large_integers(2**41, 2000), None, "max|x| * sum(w) = 3 * 2**41 * 2000 > 2**53"),
-    (large_integers(2**30, 2000), np.full(2000, 5000.0), "max|x| * sum(w) = 3 * 2**30 * 10**7 > 2**53"),
-    (photo_pixels("china.jpg"), np.full(273_280, 1.5), "the weights are not integers"),
-    (np.arange(3000.0).reshape(1000, 3), None, "every row is distinct: nothing to gain"),
-    (*distinct_colors(photo_pixels("china.jpg")), "the image pipeline's distinct colours and their counts"),
-    (np.array([[0.0], [0.0], [2.0**20], [2.0**20]]), np.array([2.0**31, 2.0**31, 2.0**31, 2.0**31]),
-     "sum(w) * max|x| = 2**53 exactly"),
-], ids=["not-integer", "huge-x", "huge-weights", "fractional-weights", "all-distinct", "colours", "at-the-limit"])
-def test_steps_run_on_every_row_unless_the_sums_are_exact_and_rows_repeat(X, sample_weight, why):
+EVERY_ROW_CASES = {  # data that must keep the steps on every row, made when the test runs
+    "not-integer": lambda: (photo_pixels("china.jpg") + 0.5, None),
+    "huge-x": lambda: (large_integers(2**41, 2000), None),  # max|x| * sum(w) = 3 * 2**41 * 2000 > 2**53
+    "huge-weights": lambda: (large_integers(2**30, 2000), np.full(2000, 5000.0)),  # 3 * 2**30 * 10**7 > 2**53
+    "fractional-weights": lambda: (photo_pixels("china.jpg"), np.full(273_280, 1.5)),
+    "all-distinct": lambda: (np.arange(3000.0).reshape(1000, 3), None),  # nothing to gain
+    "colours": lambda: distinct_colors(photo_pixels("china.jpg")),  # the image pipeline's colours and counts
+    "at-the-limit": lambda: (np.array([[0.0], [0.0], [2.0**20], [2.0**20]]), np.full(4, 2.0**31)),  # exactly 2**53
+}
+
+
+@pytest.mark.parametrize("case", EVERY_ROW_CASES)
+def test_steps_run_on_every_row_unless_the_sums_are_exact_and_rows_repeat(case):
+    X, sample_weight = EVERY_ROW_CASES[case]()
     assert kmeans.estimator._distinct_rows(X.astype(np.float64), check_sample_weight(sample_weight, len(X))) is None
 
 
