@@ -1,4 +1,4 @@
-"""What both estimators share: checks, the engines, the trace, chunking, distinct rows, per-cluster sums, dask row blocks.
+"""What both estimators share: checks, engines, the trace, chunking, distinct rows, cluster sums, dask row blocks.
 
 `em` imports this module, so everything here is public. Dask is imported only
 inside the functions that need it: importing this module never loads it.

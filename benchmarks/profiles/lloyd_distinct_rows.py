@@ -1,4 +1,4 @@
-"""Lloyd's steps on the distinct rows of integer pixels, against every row and against scikit-learn. Run from the repository root.
+"""Lloyd's steps on the distinct rows of integer pixels, against every row and scikit-learn. Run from the repo root.
 
     python benchmarks/profiles/lloyd_distinct_rows.py [--threads 1] [--repeats 7] [--fit-repeats 3] [--photos china ...]
 
