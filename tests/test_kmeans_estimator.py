@@ -309,7 +309,7 @@ def test_steps_run_on_distinct_rows_just_below_the_limit():
 
 
 def test_distinct_rows_of_any_integers_are_numpys():
-    """Negative values and feature ranges that are not 256: the keys' packing, by the bitmap and by sorting."""
+    """Negative values and feature ranges that are not 256: the keys' packing, by sorting and by the bitmap."""
     X = np.random.default_rng(3).integers([-5, 0, -1000], [7, 3, 1000], size=(5000, 3)).astype(np.float64)
     low, high = integer_range(X)
     want_rows, want_inverse, want_counts = np.unique(X, axis=0, return_inverse=True, return_counts=True)
@@ -317,7 +317,8 @@ def test_distinct_rows_of_any_integers_are_numpys():
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(kmeans.shared, "MAX_BITMAP_KEYS", bitmap_keys)
             patch.setattr(kmeans.shared, "BITMAP_KEYS_PER_ROW", 1 << 27)
-            rows, counts, inverse = distinct_rows(X, low.astype(np.int64), high - low + 1)
+            rows, counts, inverse = distinct_rows(X, low.astype(np.int64), high - low + 1, max_distinct=len(want_rows))
+            assert distinct_rows(X, low.astype(np.int64), high - low + 1, max_distinct=len(want_rows) - 1) is None
         assert np.array_equal(rows, want_rows) and np.array_equal(counts, want_counts)
         assert np.array_equal(inverse, want_inverse.ravel())
     assert integer_range(np.vstack([X, [[0.0, 0.0, 1e-9]]])) is None
