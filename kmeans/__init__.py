@@ -3,7 +3,7 @@
 ``KMeans`` is a scikit-learn estimator that gives scikit-learn's numbers from
 the same start; ``kmeans_plusplus`` is its seeding alone. ``kmeans.shared``
 holds what the Gaussian mixture in `em` shares with it: checks, the trace,
-chunking, per-cluster sums and the dask row-block plumbing; ``kmeans.spatial`` ICM on a pixel
+chunking, distinct rows, per-cluster sums and the dask row-block plumbing; ``kmeans.spatial`` ICM on a pixel
 grid with a Potts prior, and the grid's neighbourhoods.
 """
 

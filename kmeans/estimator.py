@@ -1,5 +1,6 @@
 """KMeans: Lloyd's algorithm with greedy k-means++ seeding, scikit-learn compatible."""
 
+import math
 import sys
 import warnings
 from collections import namedtuple
@@ -8,11 +9,19 @@ import numpy as np
 
 from . import _kernels, distributed, reference
 from .reference import update_centers
-from .shared import (Estimator, Trace, check_int, check_k, check_number, check_random_state, check_sample_weight,
-                     check_samples, check_X, is_dask_array, steps_for, warn_convergence)
+from .shared import (KEY_LIMIT, Estimator, Trace, check_int, check_k, check_number, check_random_state,
+                     check_sample_weight, check_samples, check_X, distinct_rows, integer_range, is_dask_array, steps_for,
+                     warn_convergence)
 
 # one Lloyd run: final centres, labels and inertia, and the iterations it took
 _Run = namedtuple("_Run", "centers labels inertia n_iter trace")
+# the distinct rows of X, their summed weights, and which one each row of X is
+_Rows = namedtuple("_Rows", "X sample_weight inverse")
+
+EXACT_LIMIT = 2.0**53  # integers below it, and sums of them that stay below it, are exact in float64
+# Lloyd steps on the distinct rows only when they are at most this fraction of the rows:
+# finding them costs about two to three steps on every row
+MAX_DISTINCT_FRACTION = 0.5
 
 
 class KMeans(Estimator):
@@ -95,6 +104,18 @@ class KMeans(Estimator):
     A run stops when the labels do not change, or when the centres move by at
     most the scaled ``tol``; a last assignment step then makes ``labels_``
     agree with the centres.
+
+    When X and ``sample_weight`` hold only integers (8-bit pixels as float64,
+    say), :math:`\max|x| \cdot \sum_i w_i < 2^{53}`, and X has at most half as
+    many distinct rows as rows, the Lloyd steps run on the distinct rows, each
+    weighted by the summed weights of its copies. Every sum of :math:`w_i x_i`
+    is then exact in any order, so each step is the step on every row bit for
+    bit: the same labels, centres, centre shifts and stopping decision. The
+    initialisation and the last assignment step (``labels_``, ``inertia_``)
+    still run on every row, so every fitted attribute is the same as without
+    this shortcut. Finding the distinct rows costs two to three steps on every
+    row, once per fit. With ``verbose``, ``callback`` or ``trace``, which
+    report each step's inertia, the steps run on every row.
 
     Differences from scikit-learn 1.9, all deliberate:
 
@@ -186,11 +207,15 @@ class KMeans(Estimator):
         steps, init, n_init = self._check_params(X)
         random_state = check_random_state(self.random_state)
         tol = _tolerance(X, sample_weight, self.tol)
+        # verbose, callback and trace_ see each step's inertia, a sum over every row whose rounding
+        # depends on the order of the rows: they step on every row
+        reports_steps = self.verbose or self.callback is not None or self.trace
+        rows = None if reports_steps else _distinct_rows(X, sample_weight)
         best = None
         for _ in range(n_init):
             centers = self._init_centers(X, init, sample_weight, random_state, steps)
             trace = _trace(steps, X, sample_weight) if self.trace else None
-            run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose, self.callback, trace)
+            run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose, self.callback, trace, rows)
             if best is None or (run.inertia < best.inertia and not _is_same_clustering(run, best, sample_weight)):
                 best = run
         self.cluster_centers_, self.labels_, self.inertia_, self.n_iter_ = best[:4]
@@ -402,19 +427,27 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps):
     return X[indices], indices
 
 
-def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=None, trace=None):
+def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=None, trace=None, rows=None):
     """One run of Lloyd's algorithm from ``centers``, stopping as scikit-learn does.
 
     Stops on strict convergence (labels unchanged) or when the summed squared
     centre shift is at most ``tol`` (already scaled), whichever is checked
     first; then assigns the samples to the final centres.
+
+    With ``rows`` (from `_distinct_rows`), each step runs on the distinct rows
+    of X instead of every row, and computes exactly the step on every row: the
+    same label for every copy of a row, the same sums, hence the same centres,
+    the same centre shift, and labels that change on some row exactly when they
+    change on some distinct row. Only the step's inertia differs in its last
+    bits (another order of addition); the final assignment runs on every row.
     """
-    labels = np.full(len(X), -1, dtype=np.int64)  # no sample has a label before the first step
+    X_step, weight_step = (X, sample_weight) if rows is None else (rows.X, rows.sample_weight)
+    labels = np.full(len(X_step), -1, dtype=np.int64)  # no sample has a label before the first step
     if trace is not None:
         trace.record(np.nan, centers)
     for n_iter in range(1, max_iter + 1):
-        sum_x, nk, inertia, n_changed = steps.lloyd_step(X, sample_weight, centers, labels)
-        new_centers = update_centers(X, sample_weight, centers, labels, sum_x, nk)
+        sum_x, nk, inertia, n_changed = steps.lloyd_step(X_step, weight_step, centers, labels)
+        new_centers = _update_centers(X, sample_weight, centers, labels, sum_x, nk, rows)
         center_shift_sq = ((new_centers - centers) ** 2).sum()
         centers = new_centers
         if trace is not None:
@@ -433,6 +466,55 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=
             break
     labels, inertia = steps.assign_labels(X, sample_weight, centers)
     return _Run(centers, labels, inertia, n_iter, trace)
+
+
+def _update_centers(X, sample_weight, centers, labels, sum_x, nk, rows):
+    """`update_centers` for a step that ran on ``rows`` (None: on every row of X), ``labels`` being theirs.
+
+    An empty cluster takes one row of X, the farthest from its centre, as it
+    would after a step on every row: not a distinct row with all its copies.
+    """
+    if rows is not None and not nk.all():
+        labels = labels[rows.inverse]  # every row's label, to relocate rows of X
+    elif rows is not None:  # no empty cluster: the centres are sum_x / nk, whichever rows the sums ran over
+        X, sample_weight = rows.X, rows.sample_weight
+    return update_centers(X, sample_weight, centers, labels, sum_x, nk)
+
+
+def _distinct_rows(X, sample_weight):
+    r"""The distinct rows of X with their summed weights, when Lloyd's steps on them are exactly the steps on X.
+
+    When every :math:`x_{id}` and :math:`w_i` is an integer and
+    :math:`\max |x| \cdot \sum_i w_i < 2^{53}`, every product :math:`w_i x_{id}`
+    and every partial sum of them is an integer below :math:`2^{53}`: exact
+    in float64, whatever the order of addition. The per-cluster sums
+    :math:`N_k, S_k` over the distinct rows, each weighted by the summed
+    weights of its copies, are then the sums over every row bit for bit, and a
+    row's label depends only on its value. Pixels (integers 0-255) qualify.
+
+    Returns
+    -------
+    rows : _Rows or None
+        None when X or the weights are not integers, the sums could reach
+        :math:`2^{53}`, the rows cannot be packed into 53-bit keys, or the
+        distinct rows are more than ``MAX_DISTINCT_FRACTION`` of the rows.
+    """
+    x_range, w_range = integer_range(X), integer_range(sample_weight[:, None])
+    if x_range is None or w_range is None:
+        return None
+    low, high = x_range
+    if max(-low.min(), high.max(), 1.0) * sample_weight.sum() >= EXACT_LIMIT:
+        return None
+    sizes = [int(size) for size in high - low + 1]
+    if math.prod(sizes) >= KEY_LIMIT:
+        return None
+    found = distinct_rows(X, low.astype(np.int64), sizes, max_distinct=int(MAX_DISTINCT_FRACTION * len(X)))
+    if found is None:
+        return None
+    rows, counts, inverse = found
+    if w_range[0][0] == w_range[1][0] == 1.0:  # unit weights: the summed weights are the counts
+        return _Rows(rows, counts.astype(np.float64), inverse)
+    return _Rows(rows, np.bincount(inverse, weights=sample_weight, minlength=len(rows)), inverse)
 
 
 def _trace(steps, X, sample_weight):

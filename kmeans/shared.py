@@ -1,5 +1,5 @@
 """What both estimators share: scikit-learn's estimator interface, checks, the engines, the trace, chunking,
-per-cluster sums, dask row blocks.
+distinct rows, per-cluster sums, dask row blocks.
 
 `em` imports this module, so everything here is public. Dask is imported only
 inside the functions that need it: importing this module never loads it.
@@ -14,12 +14,13 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import math
 import numbers
 import time
 import warnings
 
 import numpy as np
-from numba import njit, parallel_chunksize
+from numba import njit, parallel_chunksize, prange
 
 ENGINE_NAMES = ("numba", "reference")  # 'numba': the package's _kernels; 'reference': its reference.py
 SAMPLE_SIZE = 100_000  # rows drawn from a dask array to seed an initialisation
@@ -340,6 +341,205 @@ def dynamic_chunks(kernel):
 
     run.py_func = kernel.py_func  # the plain-Python body, for debugging as with any kernel
     return run
+
+
+# ----------------------------------------------------------- distinct rows
+
+RANGE_CHUNK = 1 << 16  # rows per parallel chunk of `integer_range`
+MAX_BITMAP_KEYS = 1 << 27  # a bitmap of at most 16 MB; every 8-bit RGB colour takes 2 MB
+BITMAP_KEYS_PER_ROW = 1024  # up to 16 bitmap words per row, scanning them costs less than sorting the keys
+KEY_LIMIT = 1 << 53  # keys below it, and the differences x - low that make them, are exact in float64
+ONE = np.uint64(1)  # numba turns uint64 mixed with a Python int into float64: bit operations use this
+
+
+def integer_range(X):
+    """Per-feature minimum and maximum of X if every entry is an integer; None at the first one that is not.
+
+    One parallel pass over X, each chunk stopping at its first non-integer, so
+    data that is not integer-valued (colours in Lab, measurements) costs almost nothing.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64, finite
+
+    Returns
+    -------
+    low, high : ndarray of shape (n_features,), float64; or None
+    """
+    integer, low, high = _chunk_ranges(X)
+    if not integer.all():
+        return None
+    return low.min(axis=0), high.max(axis=0)
+
+
+@njit(parallel=True, cache=True)
+def _chunk_ranges(X):
+    """Whether each chunk of ``RANGE_CHUNK`` rows is integer-valued, and its per-feature minimum and maximum."""
+    n_samples, n_features = X.shape
+    n_chunks = count_chunks(n_samples, RANGE_CHUNK)
+    integer = np.empty(n_chunks, dtype=np.bool_)
+    low = np.empty((n_chunks, n_features), dtype=np.float64)
+    high = np.empty((n_chunks, n_features), dtype=np.float64)
+    for c in prange(n_chunks):
+        start, stop = chunk_bounds(c, n_samples, RANGE_CHUNK)
+        integer[c] = _chunk_range(X[start:stop], low[c], high[c])
+    return integer, low, high
+
+
+@njit(cache=True)
+def _chunk_range(X, low, high):
+    """Fill ``low`` and ``high`` with X's per-feature extremes; False as soon as an entry is not an integer."""
+    low[:] = np.inf
+    high[:] = -np.inf
+    for i in range(X.shape[0]):
+        for d in range(X.shape[1]):
+            x = X[i, d]
+            if x != np.floor(x):
+                return False
+            low[d] = min(low[d], x)
+            high[d] = max(high[d], x)
+    return True
+
+
+def distinct_rows(X, low, sizes, max_distinct=None):
+    r"""The distinct rows of integer-valued X, how many rows each one has, and which one each row is.
+
+    Each row is packed into one integer key, feature by feature
+    (:math:`\sum_d (x_d - low_d) \prod_{e > d} sizes_e`), so the keys sort as
+    the rows do. With at most ``MAX_BITMAP_KEYS`` possible keys and at most
+    ``BITMAP_KEYS_PER_ROW`` per row, one bit per possible key marks the keys
+    present, and a key's rank among them is the number of bits set before it
+    (`_mark_keys`, `_list_keys`, `_key_ranks`, `_count_ranks`): linear time
+    and 2 MB for every 8-bit colour. Otherwise ``np.unique`` sorts the keys.
+    On 8-bit pixels the bitmap was 6-7x faster than sorting on china.jpg and
+    flower.jpg, and 1.5x faster than a 64 MB table of counts on 12 megapixels.
+    The distinct rows come out sorted by key either way.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Integers of any dtype, or integer-valued floats, with
+        ``low[d] <= X[:, d] < low[d] + sizes[d]``.
+    low, sizes : sequence of n_features ints
+        The smallest value of each feature and how many values it can take;
+        their product must be below ``KEY_LIMIT``.
+    max_distinct : int or None
+        Return None when there are more distinct rows than this (with the
+        bitmap, known before the second pass over the rows).
+
+    Returns
+    -------
+    rows : ndarray of shape (n_distinct, n_features), float64
+    counts : ndarray of shape (n_distinct,), int64
+    inverse : ndarray of shape (n_samples,), int32 or int64
+        ``rows[inverse]`` is X.
+    """
+    max_distinct = len(X) if max_distinct is None else max_distinct
+    low = np.asarray(low, dtype=np.int64)
+    sizes = [int(size) for size in sizes]
+    n_keys = math.prod(sizes)
+    strides = np.array([math.prod(sizes[d + 1:]) for d in range(len(sizes))], dtype=np.int64)
+    if n_keys <= min(MAX_BITMAP_KEYS, BITMAP_KEYS_PER_ROW * len(X)):
+        bits = np.zeros(count_chunks(n_keys, 64), dtype=np.uint64)
+        _mark_keys(X, low, strides, bits)
+        keys, first_rank = _list_keys(bits)
+        if len(keys) > max_distinct:
+            return None
+        inverse = _key_ranks(X, low, strides, bits, first_rank)
+        counts = _count_ranks(inverse, len(keys))
+    else:
+        keys, inverse, counts = np.unique(_row_keys(X, low, strides), return_inverse=True, return_counts=True)
+        if len(keys) > max_distinct:
+            return None
+    return _key_rows(keys, low, strides, np.array(sizes, dtype=np.int64)), counts, inverse.ravel()
+
+
+@njit(inline="always")
+def _row_key(X, i, low, strides):
+    """Row i of X as one integer: ``sum_d (X[i, d] - low[d]) * strides[d]``."""
+    if X.shape[1] == 3:  # RGB: no inner loop
+        return (np.int64(X[i, 0] - low[0]) * strides[0] + np.int64(X[i, 1] - low[1]) * strides[1]
+                + np.int64(X[i, 2] - low[2]) * strides[2])
+    key = np.int64(0)
+    for d in range(X.shape[1]):
+        key += np.int64(X[i, d] - low[d]) * strides[d]
+    return key
+
+
+@njit(cache=True)
+def _count_ranks(inverse, n_distinct):
+    """How many rows have each rank, int64: ``np.bincount`` without its int64 copy of an int32 ``inverse``."""
+    counts = np.zeros(n_distinct, dtype=np.int64)
+    for rank in inverse:
+        counts[rank] += 1
+    return counts
+
+
+@njit(cache=True)
+def _key_rows(keys, low, strides, sizes):
+    """The rows the keys were made of, float64: ``low[d] + key // strides[d] % sizes[d]``."""
+    rows = np.empty((len(keys), len(low)), dtype=np.float64)
+    for i in range(len(keys)):
+        for d in range(len(low)):
+            rows[i, d] = low[d] + keys[i] // strides[d] % sizes[d]
+    return rows
+
+
+@njit(parallel=True, cache=True)
+def _row_keys(X, low, strides):
+    """Every row's key, int64."""
+    keys = np.empty(X.shape[0], dtype=np.int64)
+    for i in prange(X.shape[0]):
+        keys[i] = _row_key(X, i, low, strides)
+    return keys
+
+
+@njit(inline="always")
+def _bits_set(word):
+    """How many bits of the uint64 ``word`` are 1 (LLVM makes this one popcnt instruction)."""
+    word = word - ((word >> ONE) & np.uint64(0x5555555555555555))
+    word = (word & np.uint64(0x3333333333333333)) + ((word >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    word = (word + (word >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((word * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@njit(cache=True)
+def _mark_keys(X, low, strides, bits):
+    """Set bit ``key`` of the bitmap ``bits`` (uint64 words) for each row's key; serial: threads would race on a word."""
+    for i in range(X.shape[0]):
+        key = _row_key(X, i, low, strides)
+        bits[key >> 6] |= ONE << np.uint64(key & 63)
+
+
+@njit(cache=True)
+def _list_keys(bits):
+    """The keys whose bit is set, in order, and the rank of the first key of each word (the bits set before it)."""
+    first_rank = np.empty(len(bits), dtype=np.int32)
+    n_distinct = 0
+    for w in range(len(bits)):
+        first_rank[w] = n_distinct
+        n_distinct += _bits_set(bits[w])
+    keys = np.empty(n_distinct, dtype=np.int64)
+    rank = 0
+    for w in range(len(bits)):
+        word = bits[w]
+        while word:
+            lowest = word & (~word + ONE)
+            keys[rank] = 64 * w + _bits_set(lowest - ONE)
+            rank += 1
+            word ^= lowest
+    return keys, first_rank
+
+
+@njit(parallel=True, cache=True)
+def _key_ranks(X, low, strides, bits, first_rank):
+    """Each row's rank among the distinct keys, int32: the index of its distinct row."""
+    ranks = np.empty(X.shape[0], dtype=np.int32)
+    for i in prange(X.shape[0]):
+        key = _row_key(X, i, low, strides)
+        w = key >> 6
+        ranks[i] = first_rank[w] + _bits_set(bits[w] & ((ONE << np.uint64(key & 63)) - ONE))
+    return ranks
 
 
 # ------------------------------------------------------------ cluster sums

@@ -44,8 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numba import njit, prange
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from kmeans.shared import distinct_rows
 
 from . import colour, models
 
@@ -346,19 +347,16 @@ def save_animation(path, frames, captions, frame_ms=500, last_ms=2000):
 
 # ----------------------------------------------------------------- pixels
 
-TABLE_MIN_PIXELS = 1 << 21  # from about 2 megapixels on, counting beats sorting
+RGB_SIZES = (256, 256, 256)  # the values each channel of an 8-bit pixel can take
 
 
 def distinct_colors(rgb, mask=None):
     """The distinct colours of an image, how many pixels have each, and which colour each pixel has.
 
-    Each RGB triple is packed into one 24-bit integer key. Below
-    ``TABLE_MIN_PIXELS`` pixels ``np.unique`` on the keys gives all three at
-    once; above, a table of counts over all 2**24 colours does, in two passes
-    over the pixels and one over the table
-    (`_count_colors`, `_rank_colors`, `_color_ranks`): 2x faster than
-    ``np.bincount`` and NumPy indexing, 4x faster than sorting, on 12 megapixels.
-    The table takes 64 MB. Colours come out sorted by key either way.
+    `kmeans.shared.distinct_rows` on the pixels: each RGB triple is packed into
+    one 24-bit key, and a bitmap over all 2**24 colours (2 MB) marks the keys
+    present (below 16,384 pixels, ``np.unique`` sorts them instead). Colours
+    come out sorted by key.
 
     Returns
     -------
@@ -368,51 +366,8 @@ def distinct_colors(rgb, mask=None):
         ``colors[inverse]`` is the image's pixels (those under ``mask``), in row order.
     """
     pixels = np.ascontiguousarray(rgb.reshape(-1, 3) if mask is None else rgb[mask])
-    if len(pixels) < TABLE_MIN_PIXELS:
-        keys = (pixels[:, 0].astype(np.uint32) << 16) | (pixels[:, 1].astype(np.uint32) << 8) | pixels[:, 2]
-        unique, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    else:  # a count per possible colour: linear time, where np.unique sorts every pixel's key
-        table = np.zeros(1 << 24, dtype=np.int32)
-        _count_colors(pixels, table)
-        unique, counts = _rank_colors(table)
-        inverse = _color_ranks(pixels, table)
-    colors = np.stack([unique >> 16, (unique >> 8) & 255, unique & 255], axis=1).astype(np.float64)
-    return colors, counts.astype(np.float64), inverse.ravel()
-
-
-@njit(inline="always")
-def _color_key(pixels, i):
-    """Pixel i's colour as the key ``r << 16 | g << 8 | b``; pixels are (n, 3) uint8."""
-    return (np.int64(pixels[i, 0]) << 16) | (np.int64(pixels[i, 1]) << 8) | np.int64(pixels[i, 2])
-
-
-@njit(cache=True)
-def _count_colors(pixels, table):
-    """``table[key] += 1`` for each pixel's key."""
-    for i in range(pixels.shape[0]):
-        table[_color_key(pixels, i)] += 1
-
-
-@njit(cache=True)
-def _rank_colors(table):
-    """The keys present in ``table`` and their counts, in key order; each one's count in the table becomes its rank."""
-    unique = np.empty(np.count_nonzero(table), dtype=np.int64)
-    counts = np.empty(len(unique), dtype=np.int64)
-    rank = 0
-    for key in range(table.shape[0]):
-        if table[key]:
-            unique[rank], counts[rank], table[key] = key, table[key], rank
-            rank += 1
-    return unique, counts
-
-
-@njit(parallel=True, cache=True)
-def _color_ranks(pixels, table):
-    """``table[key]`` of each pixel's key, as int32: with ranks in the table, the index of its colour."""
-    ranks = np.empty(pixels.shape[0], dtype=np.int32)
-    for i in prange(pixels.shape[0]):
-        ranks[i] = table[_color_key(pixels, i)]
-    return ranks
+    colors, counts, inverse = distinct_rows(pixels, (0, 0, 0), RGB_SIZES)
+    return colors, counts.astype(np.float64), inverse
 
 
 def fit_labels(model, picture, space="rgb"):

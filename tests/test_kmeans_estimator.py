@@ -16,8 +16,11 @@ from sklearn.utils.estimator_checks import (check_clusterer_compute_labels_predi
                                             check_sample_weight_equivalence_on_dense_data, parametrize_with_checks)
 
 import kmeans.estimator
+import kmeans.shared
 import oracles
+from em import GaussianMixture
 from kmeans import KMeans, kmeans_plusplus
+from kmeans.shared import check_sample_weight, distinct_rows, integer_range
 from conftest import make_blobs, photo_pixels
 from exactness import U, assert_same_kmeans, near_ties, squared_distance_bound, sum_error
 
@@ -220,6 +223,107 @@ def test_distinct_colours_with_counts_equal_all_pixels():
     by_pixel = KMeans(10, init=init).fit(X)
     by_color.labels_ = by_color.predict(X)
     assert_same_kmeans(by_color, by_pixel, X)  # sums of 273k terms, regrouped by colour: another order
+
+
+# ---------------------------------------------------------------- steps on the distinct rows
+
+def fit_both_ways(monkeypatch, make, X, sample_weight=None):
+    """``make().fit`` with Lloyd's steps on the distinct rows, then with the steps forced onto every row."""
+    collapsed = make().fit(X, sample_weight=sample_weight)
+    with monkeypatch.context() as patch:
+        patch.setattr(kmeans.estimator, "MAX_DISTINCT_FRACTION", 0.0)  # no set of distinct rows is small enough
+        every_row = make().fit(X, sample_weight=sample_weight)
+    return collapsed, every_row
+
+
+def flower_with_far_centre():
+    """flower.jpg's pixels and an init whose last centre is far from every pixel: its cluster empties at once.
+
+    Five pixels painted magenta become the pixels farthest from their centres, so the
+    empty cluster takes a colour that five pixels share.
+    """
+    X = photo_pixels("flower.jpg").copy()
+    X[[0, 1000, 2000, 3000, 4000]] = [255.0, 0.0, 255.0]
+    return X, np.vstack([shared_init(X, 7, seed=9), [[1000.0, 1000.0, 1000.0]]])
+
+
+@pytest.mark.parametrize("case", ["china", "flower", "china-weighted", "flower-empty-cluster", "reference-engine"])
+def test_steps_on_distinct_rows_give_the_fit_on_every_row_exactly(monkeypatch, case):
+    """Integer pixels and weights: every sum is exact, so the two ways agree to the last bit, not to rounding.
+
+    Different labels, sums or stopping decisions would change the centres by far more than one ulp.
+    """
+    X, sample_weight = photo_pixels("flower.jpg" if "flower" in case else "china.jpg"), None
+    make = lambda: KMeans(10, random_state=0)
+    if case == "china-weighted":
+        sample_weight = np.random.default_rng(2).integers(0, 4, len(X)).astype(np.float64)  # zeros included
+    if case == "flower-empty-cluster":  # the relocation takes one magenta pixel, not all five
+        X, init = flower_with_far_centre()
+        make = lambda: KMeans(8, init=init, max_iter=1)  # the centres right after the relocation
+    if case == "reference-engine":  # plain NumPy is slow: every 16th pixel, on a coarser grid so colours repeat
+        X = X[::16] // 8 * 8
+        make = lambda: KMeans(10, random_state=0, engine="reference")
+    assert kmeans.estimator._distinct_rows(X, check_sample_weight(sample_weight, len(X))) is not None
+    collapsed, every_row = fit_both_ways(monkeypatch, make, X, sample_weight)
+    assert collapsed.n_iter_ == every_row.n_iter_
+    assert np.array_equal(collapsed.labels_, every_row.labels_)
+    assert np.array_equal(collapsed.cluster_centers_, every_row.cluster_centers_)
+    assert collapsed.inertia_ == every_row.inertia_
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 EM iterations are enough to compare
+def test_the_mixtures_kmeans_start_is_unchanged(monkeypatch):
+    X = photo_pixels("flower.jpg")
+    assert kmeans.estimator._distinct_rows(X, np.ones(len(X))) is not None
+    collapsed, every_row = fit_both_ways(monkeypatch, lambda: GaussianMixture(6, random_state=0, max_iter=5), X)
+    for name in ["means_", "covariances_", "weights_", "lower_bound_", "n_iter_"]:
+        assert np.array_equal(getattr(collapsed, name), getattr(every_row, name))
+
+
+def large_integers(scale, n_rows):
+    """One feature taking the values 0, 1, 2 and 3 times ``scale``: few distinct rows, keys that fit."""
+    return np.random.default_rng(0).integers(0, 4, (n_rows, 1)) * scale
+
+
+EVERY_ROW_CASES = {  # data that must keep the steps on every row, made when the test runs
+    "not-integer": lambda: (photo_pixels("china.jpg") + 0.5, None),
+    "huge-x": lambda: (large_integers(2**41, 2000), None),  # max|x| * sum(w) = 3 * 2**41 * 2000 > 2**53
+    "huge-weights": lambda: (large_integers(2**30, 2000), np.full(2000, 5000.0)),  # 3 * 2**30 * 10**7 > 2**53
+    "fractional-weights": lambda: (photo_pixels("china.jpg"), np.full(273_280, 1.5)),
+    "all-distinct": lambda: (np.arange(3000.0).reshape(1000, 3), None),  # nothing to gain
+    "colours": lambda: distinct_colors(photo_pixels("china.jpg")),  # the image pipeline's colours and counts
+    "at-the-limit": lambda: (np.array([[0.0], [0.0], [2.0**20], [2.0**20]]), np.full(4, 2.0**31)),  # exactly 2**53
+}
+
+
+@pytest.mark.parametrize("case", EVERY_ROW_CASES)
+def test_steps_run_on_every_row_unless_the_sums_are_exact_and_rows_repeat(case):
+    X, sample_weight = EVERY_ROW_CASES[case]()
+    assert kmeans.estimator._distinct_rows(X.astype(np.float64), check_sample_weight(sample_weight, len(X))) is None
+
+
+def test_steps_run_on_distinct_rows_just_below_the_limit():
+    X = np.array([[0.0], [0.0], [2.0**20], [2.0**20]])
+    sample_weight = np.array([2.0**31, 2.0**31, 2.0**31, 2.0**31 - 1])  # sum(w) * max|x| = 2**53 - 2**20
+    rows = kmeans.estimator._distinct_rows(X, sample_weight)
+    assert np.array_equal(rows.X, [[0.0], [2.0**20]]) and np.array_equal(rows.sample_weight, [2.0**32, 2.0**32 - 1])
+    assert np.array_equal(rows.X[rows.inverse], X)
+
+
+def test_distinct_rows_of_any_integers_are_numpys():
+    """Negative values and feature ranges that are not 256: the keys' packing, by sorting and by the bitmap."""
+    X = np.random.default_rng(3).integers([-5, 0, -1000], [7, 3, 1000], size=(5000, 3)).astype(np.float64)
+    low, high = integer_range(X)
+    want_rows, want_inverse, want_counts = np.unique(X, axis=0, return_inverse=True, return_counts=True)
+    for bitmap_keys in [0, 1 << 27]:  # sorting, then the bitmap
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(kmeans.shared, "MAX_BITMAP_KEYS", bitmap_keys)
+            patch.setattr(kmeans.shared, "BITMAP_KEYS_PER_ROW", 1 << 27)
+            rows, counts, inverse = distinct_rows(X, low.astype(np.int64), high - low + 1, max_distinct=len(want_rows))
+            assert distinct_rows(X, low.astype(np.int64), high - low + 1, max_distinct=len(want_rows) - 1) is None
+        assert np.array_equal(rows, want_rows) and np.array_equal(counts, want_counts)
+        assert np.array_equal(inverse, want_inverse.ravel())
+    assert integer_range(np.vstack([X, [[0.0, 0.0, 1e-9]]])) is None
 
 
 # ---------------------------------------------------------------- scikit-learn's estimator checks

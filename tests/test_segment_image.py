@@ -12,6 +12,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
+import kmeans.shared
 from em import GaussianMixture
 from exactness import assert_same_kmeans, assert_same_mixture
 from kmeans import KMeans
@@ -139,14 +140,15 @@ def test_distinct_colors_rebuild_the_pixels():
     assert counts.sum() == rgb.shape[0] * rgb.shape[1] and len(colors) == len(np.unique(rgb.reshape(-1, 3), axis=0))
 
 
-def test_counting_table_and_sorting_find_the_same_colours(monkeypatch):
+def test_bitmap_and_sorting_find_the_same_colours(monkeypatch):
     rgb = load_sample_image("flower.jpg")
     mask = np.ones(rgb.shape[:2], dtype=bool)
     mask[::3] = False
-    sorted_keys = image.distinct_colors(rgb, mask)
-    monkeypatch.setattr(image, "TABLE_MIN_PIXELS", 0)
-    counted = image.distinct_colors(rgb, mask)
-    for got, want in zip(counted, sorted_keys):
+    monkeypatch.setattr(kmeans.shared, "BITMAP_KEYS_PER_ROW", 1 << 24)  # the bitmap, whatever the number of pixels
+    by_bitmap = image.distinct_colors(rgb, mask)
+    monkeypatch.setattr(kmeans.shared, "MAX_BITMAP_KEYS", 0)  # np.unique
+    by_sorting = image.distinct_colors(rgb, mask)
+    for got, want in zip(by_bitmap, by_sorting):
         assert np.array_equal(got, want)
 
 

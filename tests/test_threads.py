@@ -12,15 +12,21 @@ SCRIPT = """
 import hashlib, numba, numpy as np
 from sklearn.datasets import load_sample_image
 from em import GaussianMixture, _kernels as em_kernels
+import kmeans.estimator
 from kmeans import KMeans, _kernels as kmeans_kernels
 X = load_sample_image("china.jpg").reshape(-1, 3)[::4].astype(np.float64)   # 9 EM chunks, 34 k-means chunks
 weights = 1.0 + np.arange(len(X)) % 3
 km = KMeans(n_clusters=8, random_state=0).fit(X, sample_weight=weights)     # k-means++ and Lloyd
+pixels = load_sample_image("china.jpg").reshape(-1, 3).astype(np.float64)
+pixel_weights = 1.0 + np.arange(len(pixels)) % 3
+on_colours = KMeans(n_clusters=8, random_state=0).fit(pixels, sample_weight=pixel_weights)  # steps on distinct colours
 gm = GaussianMixture(6, random_state=0, tol=1e-4).fit(X, sample_weight=weights)
 full = GaussianMixture(6, covariance_type="full", random_state=0, tol=1e-4).fit(X, sample_weight=weights)
 labels = km.labels_.copy()  # lloyd_step overwrites them with its own
 em_kernels.COLOR_MIN_SAMPLES = 0  # predict through the colour table, which both threads fill, on this small X too
 arrays = [km.cluster_centers_, km.labels_, km.inertia_, gm.means_, gm.covariances_, gm.weights_, gm.lower_bounds_,
+          *kmeans.estimator._distinct_rows(pixels, pixel_weights),
+          on_colours.cluster_centers_, on_colours.labels_, on_colours.inertia_,
           *kmeans_kernels.lloyd_step(X, weights, km.cluster_centers_ + 0.3, labels), labels,
           *em_kernels.e_step_sums(X, weights, gm.means_ + 0.3, gm.precisions_, np.log(gm.weights_)),
           em_kernels.predict_proba(X, gm.means_, gm.precisions_, np.log(gm.weights_)),
@@ -31,7 +37,7 @@ arrays = [km.cluster_centers_, km.labels_, km.inertia_, gm.means_, gm.covariance
 digest = hashlib.sha256()
 for array in arrays:
     digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
-print(numba.get_num_threads(), km.n_iter_, gm.n_iter_, full.n_iter_, digest.hexdigest())
+print(numba.get_num_threads(), km.n_iter_, on_colours.n_iter_, gm.n_iter_, full.n_iter_, digest.hexdigest())
 """
 
 
