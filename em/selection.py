@@ -26,17 +26,24 @@ row from its own k-means start, as a user's own ``GaussianMixture(k).fit``
 would.
 
 The covariance types are independent of each other, so their chains of fits
-run at the same time, one Python thread each (the kernels release the GIL),
-each kernel on one numba thread, rather than one chain after another with
+can run at the same time, one Python thread each (the kernels release the
+GIL), each kernel on one numba thread, rather than one chain after another with
 every kernel split over all threads. A chain left alone takes the threads the
 finished ones gave back. The rows are the same bit for bit: no kernel's result
-depends on its thread count. Measured on china.jpg's 96,615 colours, k = 2..16,
-the four types, on two cores shared with other work (`benchmarks/selection.py`):
-see benchmarks/NOTES.md.
+depends on its thread count. This pays only when the OpenMP runtime's threads
+sleep between kernels (``OMP_WAIT_POLICY=PASSIVE``, which the ``emseg`` command
+sets): numba runs a one-thread kernel on a team of all its threads, the others
+masked, and GNU OpenMP's default keeps them spinning, so two chains at once
+keep four threads busy on two cores. On china.jpg's 96,615 colours, k = 2..16,
+the four types, quiet 2-core machine (`benchmarks/selection.py`, medians of
+3): one type after another 3.76 s (spinning) or 3.84 s (asleep); at the same
+time 3.23 s asleep, but 4.72 s spinning. So by default the types run at the
+same time only when ``OMP_WAIT_POLICY`` is PASSIVE.
 """
 
 import contextvars
 import math
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -132,9 +139,10 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
         and at least half of k; such a fit runs with ``n_init=1``. False fits
         every k from the estimator's own init.
     n_jobs : int, default=None
-        How many covariance types are fitted at the same time; None: as many as
-        numba has threads. A ``random_state`` that is a generator, not a seed,
-        is drawn from in the order of the table, so it fits one type at a time.
+        How many covariance types are fitted at the same time. None: as many
+        as numba has threads when ``OMP_WAIT_POLICY`` is PASSIVE, else one (see
+        above). A ``random_state`` that is a generator, not a seed, is drawn
+        from in the order of the table, so it always fits one type at a time.
     **params
         Passed to every `GaussianMixture` (``random_state``, ``tol``, ...).
 
@@ -178,7 +186,9 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
         return rows, best, best_value
 
     seeded = params.get("random_state") is None or isinstance(params["random_state"], (int, np.integer))
-    n_jobs = min(len(covariance_types), n_jobs or numba.get_num_threads()) if seeded else 1
+    if n_jobs is None:
+        n_jobs = numba.get_num_threads() if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else 1
+    n_jobs = min(len(covariance_types), n_jobs) if seeded else 1
     threads = _ThreadShares(numba.get_num_threads(), n_jobs, len(covariance_types))
     with convergence_warnings_ignored():  # reported in the table's 'converged'
         if n_jobs == 1 or not _concurrent_kernels_safe():
