@@ -488,7 +488,8 @@ def score_samples(X, means, precisions, log_weights):
 def predict(X, means, precisions, log_weights):
     """Numba version of `reference.predict`: the most responsible component, ties to the lowest k.
 
-    Pixels (three features, every value a whole number 0..255) go through
+    Pixels (three features, every value a whole number 0..255, at least
+    ``COLOR_MIN_SAMPLES`` C-contiguous rows, at most 254 components) go through
     `_predict_colors`, which labels each distinct colour once, with the same
     arithmetic, and gives the same labels bit for bit; any other X through
     `_predict`, row by row.
@@ -507,7 +508,7 @@ def predict(X, means, precisions, log_weights):
 # filling the 16 MB colour table and labelling each colour's first rows cost as much as the per-row path
 # saves on about 1 M rows (rows spread over the 12 MP mosaic, one thread); at 2 M rows it was 1.15x faster
 COLOR_MIN_SAMPLES = 1 << 21
-ABSENT = 255  # a colour-table entry not labelled yet; labels are 0..254
+ABSENT = 255  # a colour-table entry not labelled yet: mixtures of at most 254 components (labels 0..253) use the table
 
 
 @dynamic_chunks

@@ -1,6 +1,7 @@
 """GaussianMixture: a Gaussian mixture fitted by EM, scikit-learn compatible, diagonal covariances by default."""
 
 import functools
+import threading
 import time
 
 import numpy as np
@@ -207,7 +208,7 @@ class GaussianMixture(Estimator):
         # The full and tied types factor a D x D matrix per component and iteration (scipy, BLAS). Between
         # numba's parallel passes BLAS threads woken for a 3 x 3 solve fight the OpenMP ones: 5-23 ms a
         # call on a loaded 2-core machine instead of 0.02-0.2 ms. One BLAS thread computes the same bits.
-        with _thread_pools().limit(limits=1, user_api="blas"):
+        with _ONE_BLAS_THREAD:
             return self._fit(steps, X, sample_weight)
 
     def _check_params(self):
@@ -448,6 +449,30 @@ class GaussianMixture(Estimator):
 def _thread_pools():
     """The process's thread pools, found once (about 17 ms under load); limiting them then costs microseconds."""
     return ThreadpoolController()
+
+
+class _OneBlasThread:
+    """BLAS limited to one thread while any fit runs, on any thread: the first fit to start takes the limit
+    and the last to end gives it back. threadpoolctl's own limiter restores what it saw when it began, so
+    fits overlapping on two threads (`select_model`) would end by restoring each other's limit of 1."""
+
+    def __init__(self):
+        self.lock, self.holders, self.limiter = threading.Lock(), 0, None
+
+    def __enter__(self):
+        with self.lock:
+            if self.holders == 0:
+                self.limiter = _thread_pools().limit(limits=1, user_api="blas")
+            self.holders += 1
+
+    def __exit__(self, *exception):
+        with self.lock:
+            self.holders -= 1
+            if self.holders == 0:
+                self.limiter.restore_original_limits()
+
+
+_ONE_BLAS_THREAD = _OneBlasThread()
 
 
 def draw(rng, mean, covariance, count):

@@ -50,7 +50,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from kmeans.shared import convergence_warnings_ignored
+from kmeans.shared import check_int, convergence_warnings_ignored
 
 from .estimator import GaussianMixture
 from .reference import COVARIANCE_TYPES
@@ -141,8 +141,10 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
     n_jobs : int, default=None
         How many covariance types are fitted at the same time. None: as many
         as numba has threads when ``OMP_WAIT_POLICY`` is PASSIVE, else one (see
-        above). A ``random_state`` that is a generator, not a seed, is drawn
-        from in the order of the table, so it always fits one type at a time.
+        above; the variable as it is now: an OpenMP runtime loaded before it was
+        set keeps the policy it read). A ``random_state`` that is a generator,
+        not a seed, is drawn from in the order of the table, so it always fits
+        one type at a time.
     **params
         Passed to every `GaussianMixture` (``random_state``, ``tol``, ...).
 
@@ -185,21 +187,28 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
         threads.give_back()
         return rows, best, best_value
 
-    seeded = params.get("random_state") is None or isinstance(params["random_state"], (int, np.integer))
     if n_jobs is None:
         n_jobs = numba.get_num_threads() if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else 1
+    check_int("n_jobs", n_jobs, minimum=1)
+    seeded = params.get("random_state") is None or isinstance(params["random_state"], (int, np.integer))
     n_jobs = min(len(covariance_types), n_jobs) if seeded else 1
-    threads = _ThreadShares(numba.get_num_threads(), n_jobs, len(covariance_types))
-    with convergence_warnings_ignored():  # reported in the table's 'converged'
-        if n_jobs == 1 or not _concurrent_kernels_safe():
-            chains = [chain(covariance_type, threads) for covariance_type in covariance_types]
-        else:
-            # each chain runs in a copy of this context, so it too ignores the warnings (a new thread
-            # starts from an empty context) without a warnings filter of its own, which is not thread-safe
-            contexts = [contextvars.copy_context() for _ in covariance_types]
-            with ThreadPoolExecutor(n_jobs) as pool:
-                chains = list(pool.map(lambda context, covariance_type: context.run(chain, covariance_type, threads),
-                                       contexts, covariance_types))
+    if n_jobs > 1 and not _concurrent_kernels_safe():
+        n_jobs = 1
+    n_threads = numba.get_num_threads()
+    threads = _ThreadShares(n_threads, n_jobs, len(covariance_types))
+    try:
+        with convergence_warnings_ignored():  # reported in the table's 'converged'
+            if n_jobs == 1:
+                chains = [chain(covariance_type, threads) for covariance_type in covariance_types]
+            else:
+                # each chain runs in a copy of this context, so it too ignores the warnings (a new thread
+                # starts from an empty context) without a warnings filter of its own, which is not thread-safe
+                contexts = [contextvars.copy_context() for _ in covariance_types]
+                with ThreadPoolExecutor(n_jobs) as pool:
+                    chains = list(pool.map(lambda context, covariance_type: context.run(chain, covariance_type, threads),
+                                           contexts, covariance_types))
+    finally:
+        numba.set_num_threads(n_threads)  # one type after another sets it on this thread
     table = [row for rows, _, _ in chains for row in rows]
     # the first of equal criteria in the table's order, as one chain after another would find it
     _, best, _ = min(chains, key=lambda result: result[2])

@@ -8,6 +8,7 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+import threadpoolctl
 from exactness import U, sum_error
 from sklearn.datasets import load_sample_image
 
@@ -96,10 +97,12 @@ def test_types_fitted_at_the_same_time_give_the_table_of_one_type_after_another(
     must give the rows, to the last bit, and the best model that fitting the types one by one gives:
     no kernel's result depends on its thread count, and the log-likelihoods are correctly rounded sums."""
     X, weights = china_colors()
-    n_threads = numba.get_num_threads()
+    n_threads, blas_threads = numba.get_num_threads(), blas_thread_counts()
     together, best_together = select_model(X, range(2, 7), COVARIANCE_TYPES, sample_weight=weights,
                                            random_state=0, n_jobs=2)
-    assert numba.get_num_threads() == n_threads  # the caller's thread count is left as it was
+    # the caller's thread counts are left as they were: numba's, and BLAS's, which each fit limits to one
+    # while it runs, fits on two threads overlapping
+    assert numba.get_num_threads() == n_threads and blas_thread_counts() == blas_threads
     one_by_one, best_one_by_one = select_model(X, range(2, 7), COVARIANCE_TYPES, sample_weight=weights,
                                                random_state=0, n_jobs=1)
     assert together == one_by_one
@@ -137,3 +140,14 @@ print("sklearn" in sys.modules)
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                                cwd=Path(__file__).parents[1])
     assert completed.stdout.split() == ["False"], completed.stderr
+
+
+def blas_thread_counts():
+    return [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+
+
+@pytest.mark.parametrize("n_jobs", [0, -1, 1.5])
+def test_n_jobs_is_a_positive_whole_number(n_jobs):
+    X, weights = china_colors()
+    with pytest.raises((ValueError, TypeError), match="n_jobs"):
+        select_model(X, [2], ("diag",), sample_weight=weights, n_jobs=n_jobs)
