@@ -15,11 +15,14 @@ How the work is laid out, so that LLVM vectorises the inner loops:
 * Inside a chunk, samples go through in blocks of ``BLOCK``, transposed, with
   the sample loop innermost (``for k: for b:``).
 * Sums over samples go into per-lane accumulators (one slot per position in
-  the block), reduced once per chunk: with fastmath off, a running scalar sum
-  would force one add after another.
-* ``exp`` is a polynomial (``_exp_nonpositive``) that the compiler can
-  vectorise, accurate to 1 ulp; libm's ``exp`` is a scalar call and made the
-  fused pass 2.7x slower.
+  the block), reduced once per chunk: without reassociation, a running scalar
+  sum would force one add after another.
+* ``exp`` and ``log`` are polynomials (``_exp_nonpositive``, ``_log_nonnegative``)
+  that the compiler can vectorise, to 1 and 2 ulp; libm's are scalar calls:
+  its ``exp`` made the fused pass 2.7x slower, its ``log`` (once per sample)
+  cost a fifth of the pass at k = 10.
+* Multiply-adds may be fused (FMA, one rounding instead of two), nothing else
+  of fastmath: fusing is what made the polynomials and the pass 10-15% faster.
 
 To debug a kernel as plain Python, call ``kernel.py_func`` or set
 ``NUMBA_DISABLE_JIT=1``.
@@ -34,10 +37,13 @@ from kmeans.shared import chunk_bounds, count_chunks, dynamic_chunks
 
 from .reference import scatter_about_new_means
 
-# cache: compiled code is reused across processes. fastmath stays off so that
-# -inf survives in log space and the results match reference.py. error_model="numpy"
+# cache: compiled code is reused across processes. Of fastmath only "contract" (FMA): no
+# reassociation, which breaks the polynomials' rounding tricks (PERF-NOTES), and no "no infinities",
+# so -inf survives in log space. FMA rounds once where a multiply and an add round twice, so results
+# move by an ulp here and there from a build without it (a generic CPU): within the derived tolerances
+# (tests/exactness.py), and still the same for any number of threads. error_model="numpy"
 # drops the division-by-zero check that would stop the loops from vectorising.
-JIT_OPTIONS = dict(cache=True, fastmath=False, error_model="numpy")
+JIT_OPTIONS = dict(cache=True, fastmath={"contract"}, error_model="numpy")
 
 # samples per parallel task: fixed by the data, never by the thread count. Each chunk zeroes and
 # reduces its own lane accumulators (160 KB for k=10); 8192 samples amortise that, 1.2x faster than 2048
@@ -52,6 +58,10 @@ LN2_LO = 1.90821492927058770002e-10
 ROUNDER = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer held in the low mantissa bits
 EXP_MIN = -708.0  # below this exp(v) is subnormal; 0 is returned instead
 EXPONENT_ONE = 1023 << 52  # the bits of 1.0
+MANTISSA = (1 << 52) - 1  # the fraction bits of a float64
+TWO52_BITS = 0x4330000000000000  # the bits of 2**52: OR-ing an integer below 2**52 into them gives 2**52 + it
+TWO52 = 4503599627370496.0
+SQRT2 = math.sqrt(2.0)
 
 
 @njit(**JIT_OPTIONS)
@@ -86,6 +96,47 @@ def _exp_nonpositive(x, work, n):
         bits[b] = (bits[b] << 52) + EXPONENT_ONE
     for b in range(n):
         x[b] *= work[b]
+
+
+@njit(**JIT_OPTIONS)
+def _log_nonnegative(x, work, n):
+    """x[:n] = log(x[:n]) in place, to 2 ulp, for x >= +0.0 (subnormals count as 0); ``work`` is scratch of length >= n.
+
+    libm's ``log`` is a scalar call per pixel (3.4-6 ns); this loop vectorises (1.1 ns).
+    x = 2**e m with m in [√½, √2), and log m = 2 atanh(s) = 2 (s + s³/3 + s⁵/5 + ...) with
+    s = (m - 1) / (m + 1), |s| <= 0.172: the series to s²¹ leaves a remainder below 3e-17 of it.
+    """
+    bits = x.view(np.int64)
+    exponent = work.view(np.int64)
+    for b in range(n):
+        exponent[b] = (bits[b] >> 52) | TWO52_BITS  # as a float: 2**52 + the biased exponent e + 1023
+        bits[b] = (bits[b] & MANTISSA) | EXPONENT_ONE  # m in [1, 2)
+    for b in range(n):
+        fraction = x[b]
+        e = work[b] - (TWO52 + 1023.0)
+        m = fraction
+        if m > SQRT2:
+            m *= 0.5
+            e += 1.0
+        s = (m - 1.0) / (m + 1.0)  # m - 1 is exact for m in [½, 2]
+        z = s * s
+        p = 1.0 / 21.0
+        p = p * z + 1.0 / 19.0
+        p = p * z + 1.0 / 17.0
+        p = p * z + 1.0 / 15.0
+        p = p * z + 1.0 / 13.0
+        p = p * z + 1.0 / 11.0
+        p = p * z + 1.0 / 9.0
+        p = p * z + 1.0 / 7.0
+        p = p * z + 1.0 / 5.0
+        p = p * z + 1.0 / 3.0
+        t = 2.0 * s
+        log_x = e * LN2_HI + (t + (t * z * p + e * LN2_LO))  # e * LN2_HI is exact (Cody-Waite, as in exp)
+        if e < -1022.0:  # exponent bits 0: zero (or subnormal)
+            log_x = -math.inf
+        elif e > 1023.0:  # exponent bits all 1: +inf if the fraction is 0, else NaN
+            log_x = math.inf if fraction == 1.0 else math.nan
+        x[b] = log_x
 
 
 @njit(**JIT_OPTIONS)
@@ -219,8 +270,12 @@ def _block_log_prob(X, start, stop, means, precisions, const, xb, lp):
 
 @njit(**JIT_OPTIONS)
 def _block_e_step(lp, n, resp, log_norm, work):
-    """resp[k, b] = γ_bk and log_norm[b] = log p(x_b) from the weighted log-probabilities lp."""
+    """resp[k, b] = γ_bk and log_norm[b] = log p(x_b) from the weighted log-probabilities lp.
+
+    ``work`` is scratch of two rows of ``BLOCK``; lp is left as it was.
+    """
     n_components = lp.shape[0]
+    total, spare = work[0], work[1]
     for b in range(n):
         log_norm[b] = lp[0, b]
     for k in range(1, n_components):
@@ -230,28 +285,32 @@ def _block_e_step(lp, n, resp, log_norm, work):
     for k in range(n_components):
         for b in range(n):
             resp[k, b] = lp[k, b] - log_norm[b]
-        _exp_nonpositive(resp[k], work, n)
+        _exp_nonpositive(resp[k], spare, n)
     for b in range(n):
-        work[b] = 0.0
+        total[b] = 0.0
     for k in range(n_components):
         for b in range(n):
-            work[b] += resp[k, b]
+            total[b] += resp[k, b]
+    for b in range(n):  # one division per sample, then multiplications: a division costs several
+        spare[b] = 1.0 / total[b]
     for k in range(n_components):
         for b in range(n):
-            resp[k, b] /= work[b]
+            resp[k, b] *= spare[b]
+    # the total is at least 1 (one term is exp(0)), or 0 when the row had no finite log-probability
+    _log_nonnegative(total, spare, n)
     for b in range(n):
-        log_norm[b] += math.log(work[b])
+        log_norm[b] += total[b]
 
 
 @njit(**JIT_OPTIONS)
 def _scratch(n_components, n_features):
-    """Per-chunk scratch: the transposed block, log-probabilities, responsibilities, log p(x), exp work."""
+    """Per-chunk scratch: the transposed block, log-probabilities, responsibilities, log p(x), two rows of work."""
     return (
         np.empty((2 * n_features + 1, BLOCK), dtype=np.float64),  # the full path's deviations and y after the block
         np.empty((n_components, BLOCK), dtype=np.float64),
         np.empty((n_components, BLOCK), dtype=np.float64),
         np.empty(BLOCK, dtype=np.float64),
-        np.empty(BLOCK, dtype=np.float64),
+        np.empty((2, BLOCK), dtype=np.float64),
     )
 
 
@@ -318,6 +377,22 @@ def _chunk_sums(X, sample_weight, means, precisions, log_weights):
             _block_e_step(lp, n, resp, log_norm, work)
             for b in range(n):
                 lane_ll[b] += sample_weight[start + b] * log_norm[b]
+            if n_features == 3:
+                # RGB: one pass per component, the block's colour in registers
+                x0, x1, x2 = xb[0], xb[1], xb[2]
+                for k in range(n_components):
+                    m0, m1, m2 = means[k, 0], means[k, 1], means[k, 2]
+                    for b in range(n):
+                        r = resp[k, b] * sample_weight[start + b]
+                        t0, t1, t2 = x0[b] - m0, x1[b] - m1, x2[b] - m2
+                        lane_n[k, b] += r
+                        lane_x[k, 0, b] += r * x0[b]
+                        lane_x[k, 1, b] += r * x1[b]
+                        lane_x[k, 2, b] += r * x2[b]
+                        lane_dd[k, 0, b] += r * t0 * t0
+                        lane_dd[k, 1, b] += r * t1 * t1
+                        lane_dd[k, 2, b] += r * t2 * t2
+                continue
             for k in range(n_components):
                 for b in range(n):
                     resp[k, b] *= sample_weight[start + b]

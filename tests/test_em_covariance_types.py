@@ -203,7 +203,10 @@ def test_integer_weights_equal_repeated_rows(covariance_type, rng):
 @pytest.mark.parametrize("covariance_type", TYPES)
 def test_warm_start_and_n_init(covariance_type):
     X = make_blobs(600, 2, 3)
-    params = dict(covariance_type=covariance_type, n_init=3, init_params="random_from_data", random_state=0,
+    # seed 3: the best of the three starts ends above the others by more than 1 (full, diag, spherical) or
+    # 7e-9 (tied), far beyond rounding. With seed 0 all three reach the same optimum, and which one is kept
+    # (the first strictly greater lower bound) was decided by the last bit of each.
+    params = dict(covariance_type=covariance_type, n_init=3, init_params="random_from_data", random_state=3,
                   max_iter=300)
     ours = GaussianMixture(3, trace=True, **params).fit(X)
     theirs = SkGaussianMixture(3, **params).fit(X)
