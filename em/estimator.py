@@ -8,6 +8,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from kmeans import KMeans, kmeans_plusplus
+from kmeans.estimator import distinct_weighted_rows
 from kmeans.shared import (Estimator, Trace, check_int, check_k, check_number, check_option,
                            check_random_state, check_sample_weight, check_X, cluster_sums, is_dask_array, sample_rows,
                            steps_for, warn_convergence)
@@ -230,15 +231,17 @@ class GaussianMixture(Estimator):
         """The best of ``n_init`` EM runs on validated data; ``steps`` computes each iteration's statistics."""
         warm = self.warm_start and hasattr(self, "converged_")
         random_state = check_random_state(self.random_state)
+        # a row's responsibilities depend only on its value: the numba engine iterates on the distinct rows
+        rows = distinct_weighted_rows(X, sample_weight) if steps is _kernels else None
         best, best_lower_bound = None, -np.inf
         for init in range(1 if warm else self.n_init):
             if warm:
                 params, lower_bound = self._fitted_params(), self.lower_bound_
             else:
-                params, lower_bound = self._initial_params(X, sample_weight, random_state), -np.inf
+                params, lower_bound = self._initial_params(X, sample_weight, random_state, rows), -np.inf
             if self.verbose:
                 print(f"Initialization {init}")
-            run = self._run_em(steps, X, sample_weight, params, lower_bound)
+            run = self._run_em(steps, X, sample_weight, params, lower_bound, rows)
             # strict '>' keeps the earlier of two equal starts; with max_iter=0 the last start wins
             if run["lower_bound"] > best_lower_bound or best_lower_bound == -np.inf:
                 best, best_lower_bound = run, run["lower_bound"]
@@ -254,13 +257,14 @@ class GaussianMixture(Estimator):
             self.trace_ = best["trace"].as_dict()
         return self
 
-    def _run_em(self, steps, X, sample_weight, params, lower_bound):
-        """EM from ``params`` until the lower bound changes by less than ``tol``."""
+    def _run_em(self, steps, X, sample_weight, params, lower_bound, rows=None):
+        """EM from ``params`` until the lower bound changes by less than ``tol``; on ``rows`` if given."""
         weights, means, covariances, factors = params
+        trace = _trace(steps, X, sample_weight, self.covariance_type) if self.trace else None
+        X, sample_weight = (X, sample_weight) if rows is None else (rows.X, rows.sample_weight)
         total_weight = float(sample_weight.sum())
         lower_bounds, converged, n_iter = [], False, 0
         start = time.perf_counter()
-        trace = _trace(steps, X, sample_weight, self.covariance_type) if self.trace else None
         if trace is not None:
             trace.record(np.nan, weights, means, covariances)
         m_step = M_STEPS[self.covariance_type]
@@ -301,14 +305,14 @@ class GaussianMixture(Estimator):
 
     # ------------------------------------------------------- initialisation
 
-    def _initial_params(self, X, sample_weight, random_state):
+    def _initial_params(self, X, sample_weight, random_state, rows=None):
         """Initial (weights, means, covariances, precision factors), drawn from ``random_state`` as scikit-learn does."""
         user = _check_user_init(self, X.shape[1])
         weights_init, means_init, precisions_init = user
         if self._has_full_init():
             weights, means = weights_init, means_init
         else:
-            nk, sum_x, sum_xx = self._initial_statistics(X, sample_weight, random_state)
+            nk, sum_x, sum_xx = self._initial_statistics(X, sample_weight, random_state, rows)
             _, means, covariances = M_STEPS[self.covariance_type](nk, sum_x, sum_xx, self.reg_covar)
             # scikit-learn divides the initial N_k by n_samples, not by their sum (its issue #24085),
             # so a one-hot start ('k-means++', 'random_from_data') has weights summing to K / n_samples
@@ -321,8 +325,8 @@ class GaussianMixture(Estimator):
         factors = precisions_cholesky_from_precisions(precisions_init, self.covariance_type)
         return weights, means, _inverse(precisions_init, self.covariance_type), factors
 
-    def _initial_statistics(self, X, sample_weight, random_state):
-        """Sufficient statistics of the initial responsibilities named by ``init_params``."""
+    def _initial_statistics(self, X, sample_weight, random_state, rows=None):
+        """Sufficient statistics of the initial responsibilities named by ``init_params``; ``rows``: see `_fit`."""
         outer = self.covariance_type in ("full", "tied")  # these need scatter matrices
         if is_dask_array(X) and self.init_params == "kmeans":
             return distributed.kmeans_statistics(X, sample_weight, self.n_components, random_state, self.engine,
@@ -333,8 +337,12 @@ class GaussianMixture(Estimator):
         K = self.n_components
         if self.init_params == "kmeans":
             kmeans = KMeans(n_clusters=K, n_init=1, random_state=random_state, engine=self.engine)
-            labels = kmeans.fit(X, sample_weight=sample_weight).labels_
-            return hard_statistics(X, sample_weight, labels, K, outer)
+            labels = kmeans._fit(X, sample_weight, rows).labels_
+            if rows is None:
+                return hard_statistics(X, sample_weight, labels, K, outer)
+            row_labels = np.empty(len(rows.X), dtype=np.int64)
+            row_labels[rows.inverse] = labels  # copies of a row share its label
+            return hard_statistics(rows.X, rows.sample_weight, row_labels, K, outer)
         if self.init_params == "random":
             resp = random_state.uniform(size=(n_samples, K))
             resp /= resp.sum(axis=1)[:, None]

@@ -30,6 +30,8 @@ JIT_OPTIONS = dict(cache=True, fastmath=False)
 CHUNK_SIZE = 2048
 # samples per vectorised inner loop; the block's buffers (5 KB for RGB) stay in L1
 BLOCK_SIZE = 128
+# rows per parallel chunk of `first_rows_reaching`'s running sum
+SEARCH_CHUNK = 1 << 15
 
 
 # ---------------------------------------------------------------- blocks
@@ -360,3 +362,38 @@ def evaluate_candidates(X, sample_weight, closest_dist_sq, candidates):
             potentials[c],
         )
     return closest_dist_sq_with, _sum_rows(potentials)
+
+
+@njit(parallel=True, **JIT_OPTIONS)
+def first_rows_reaching(inverse, sample_weight, values, targets):
+    """Numba version of `reference.first_rows_reaching`, for sums that are exact in any order.
+
+    Each chunk of rows is summed in parallel, the chunk totals run up to find
+    the chunk where each target is reached, and only that chunk is scanned row
+    by row. This adds in another order than ``np.cumsum``; the two agree exactly
+    when every partial sum is an integer below 2**53, as on the distinct rows
+    of k-means++ (`estimator._exact_potentials`), where it is used.
+    """
+    n_samples = inverse.shape[0]
+    n_chunks = count_chunks(n_samples, SEARCH_CHUNK)
+    totals = np.empty(n_chunks, dtype=np.float64)
+    for c in prange(n_chunks):
+        start, stop = chunk_bounds(c, n_samples, SEARCH_CHUNK)
+        total = 0.0
+        for i in range(start, stop):
+            total += sample_weight[i] * values[inverse[i]]
+        totals[c] = total
+    rows = np.full(targets.shape[0], n_samples, dtype=np.int64)
+    for t in range(targets.shape[0]):
+        before = 0.0  # the sum of the chunks before chunk c
+        for c in range(n_chunks):
+            if before + totals[c] >= targets[t]:
+                start, stop = chunk_bounds(c, n_samples, SEARCH_CHUNK)
+                for i in range(start, stop):
+                    before += sample_weight[i] * values[inverse[i]]
+                    if before >= targets[t]:
+                        rows[t] = i
+                        break
+                break
+            before += totals[c]
+    return rows

@@ -15,8 +15,9 @@ from .shared import (KEY_LIMIT, Estimator, Trace, check_int, check_k, check_numb
 
 # one Lloyd run: final centres, labels and inertia, and the iterations it took
 _Run = namedtuple("_Run", "centers labels inertia n_iter trace")
-# the distinct rows of X, their summed weights, and which one each row of X is
-_Rows = namedtuple("_Rows", "X sample_weight inverse")
+# the distinct rows of X, their summed weights, which one each row of X is, and the largest squared
+# distance between two of them that the features' ranges allow
+_Rows = namedtuple("_Rows", "X sample_weight inverse span")
 
 EXACT_LIMIT = 2.0**53  # integers below it, and sums of them that stay below it, are exact in float64
 # Lloyd steps on the distinct rows only when they are at most this fraction of the rows:
@@ -204,16 +205,22 @@ class KMeans(Estimator):
         X = self._validate_X(X, reset=True, method="fit")
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
         check_k("n_clusters", self.n_clusters, X.shape[0], np.count_nonzero(sample_weight))
-        steps, init, n_init = self._check_params(X)
-        random_state = check_random_state(self.random_state)
-        tol = _tolerance(X, sample_weight, self.tol)
         # verbose, callback and trace_ see each step's inertia, a sum over every row whose rounding
         # depends on the order of the rows: they step on every row
         reports_steps = self.verbose or self.callback is not None or self.trace
-        rows = None if reports_steps else _distinct_rows(X, sample_weight)
+        return self._fit(X, sample_weight, None if reports_steps else distinct_weighted_rows(X, sample_weight))
+
+    def _fit(self, X, sample_weight, rows):
+        """`fit` on checked X and weights; ``rows`` are their `distinct_weighted_rows`, or None to step on every row.
+
+        `em.GaussianMixture` calls this with the rows it has found, so that they are found once per fit.
+        """
+        steps, init, n_init = self._check_params(X)
+        random_state = check_random_state(self.random_state)
+        tol = _tolerance(X, sample_weight, self.tol)
         best = None
         for _ in range(n_init):
-            centers = self._init_centers(X, init, sample_weight, random_state, steps)
+            centers = self._init_centers(X, init, sample_weight, random_state, steps, rows)
             trace = _trace(steps, X, sample_weight) if self.trace else None
             run = _lloyd(X, sample_weight, centers, self.max_iter, tol, steps, self.verbose, self.callback, trace, rows)
             if best is None or (run.inertia < best.inertia and not _is_same_clustering(run, best, sample_weight)):
@@ -346,10 +353,10 @@ class KMeans(Estimator):
             return steps, init, 1
         return steps, init, self.n_init
 
-    def _init_centers(self, X, init, sample_weight, random_state, steps):
+    def _init_centers(self, X, init, sample_weight, random_state, steps, rows=None):
         """Initial centres: drawn from X as scikit-learn draws them, or the init array."""
         if isinstance(init, str) and init == "k-means++":
-            centers, _ = _kmeans_plusplus(X, self.n_clusters, sample_weight, random_state, steps)
+            centers, _ = _kmeans_plusplus(X, self.n_clusters, sample_weight, random_state, steps, rows)
         elif isinstance(init, str) and init == "random":
             p = sample_weight / sample_weight.sum()
             centers = X[random_state.choice(X.shape[0], size=self.n_clusters, replace=False, p=p)]
@@ -399,7 +406,7 @@ def kmeans_plusplus(X, n_clusters, *, sample_weight=None, random_state=None):
     return _kmeans_plusplus(X, n_clusters, sample_weight, check_random_state(random_state), _kernels)
 
 
-def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps):
+def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps, rows=None):
     r"""Greedy k-means++: each new centre is the best of a few weighted draws.
 
     With :math:`D_i^2` the squared distance from :math:`x_i` to the nearest
@@ -407,6 +414,13 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps):
     probability :math:`w_i D_i^2 / \sum_j w_j D_j^2`, and the one that leaves
     the lowest potential :math:`\phi = \sum_i w_i D_i^2` is kept. The draws and
     their order are scikit-learn's, so a seed picks the same rows.
+
+    With ``rows`` (from `distinct_weighted_rows`) the distances and potentials are
+    computed once per distinct row, and only the draw runs over every row
+    (`first_rows_reaching`). When every :math:`D^2` times the total weight
+    stays below :math:`2^{53}` (`_exact_potentials`), every :math:`D_i^2`,
+    potential and running sum is an integer, exact in any order, so the
+    same rows are drawn and kept, bit for bit.
     """
     n_samples = X.shape[0]
     n_local_trials = 2 + int(np.log(n_clusters))
@@ -414,14 +428,19 @@ def _kmeans_plusplus(X, n_clusters, sample_weight, random_state, steps):
     last_positive = np.flatnonzero(sample_weight)[-1]
     indices = np.empty(n_clusters, dtype=np.int64)
     indices[0] = random_state.choice(n_samples, p=sample_weight / sample_weight.sum())
-    no_centre_yet = np.full(n_samples, np.inf)  # every sample is infinitely far from the nearest centre
-    closest_dist_sq_with, potentials = steps.evaluate_candidates(X, sample_weight, no_centre_yet, X[indices[:1]])
+    rows = rows if rows is not None and _exact_potentials(rows) else None
+    data, weights = (X, sample_weight) if rows is None else (rows.X, rows.sample_weight)
+    no_centre_yet = np.full(len(data), np.inf)  # every sample is infinitely far from the nearest centre
+    closest_dist_sq_with, potentials = steps.evaluate_candidates(data, weights, no_centre_yet, X[indices[:1]])
     closest_dist_sq, potential = closest_dist_sq_with[0], potentials[0]
     for c in range(1, n_clusters):
         rand_vals = random_state.uniform(size=n_local_trials) * potential
-        candidate_ids = np.searchsorted(np.cumsum(sample_weight * closest_dist_sq), rand_vals)
+        if rows is None:
+            candidate_ids = np.searchsorted(np.cumsum(sample_weight * closest_dist_sq), rand_vals)
+        else:
+            candidate_ids = steps.first_rows_reaching(rows.inverse, sample_weight, closest_dist_sq, rand_vals)
         np.clip(candidate_ids, None, last_positive, out=candidate_ids)
-        closest_dist_sq_with, potentials = steps.evaluate_candidates(X, sample_weight, closest_dist_sq, X[candidate_ids])
+        closest_dist_sq_with, potentials = steps.evaluate_candidates(data, weights, closest_dist_sq, X[candidate_ids])
         best = np.argmin(potentials)  # first minimum wins ties
         indices[c], closest_dist_sq, potential = candidate_ids[best], closest_dist_sq_with[best], potentials[best]
     return X[indices], indices
@@ -434,7 +453,7 @@ def _lloyd(X, sample_weight, centers, max_iter, tol, steps, verbose=0, callback=
     centre shift is at most ``tol`` (already scaled), whichever is checked
     first; then assigns the samples to the final centres.
 
-    With ``rows`` (from `_distinct_rows`), each step runs on the distinct rows
+    With ``rows`` (from `distinct_weighted_rows`), each step runs on the distinct rows
     of X instead of every row, and computes exactly the step on every row: the
     same label for every copy of a row, the same sums, hence the same centres,
     the same centre shift, and labels that change on some row exactly when they
@@ -481,7 +500,7 @@ def _update_centers(X, sample_weight, centers, labels, sum_x, nk, rows):
     return update_centers(X, sample_weight, centers, labels, sum_x, nk)
 
 
-def _distinct_rows(X, sample_weight):
+def distinct_weighted_rows(X, sample_weight):
     r"""The distinct rows of X with their summed weights, when Lloyd's steps on them are exactly the steps on X.
 
     When every :math:`x_{id}` and :math:`w_i` is an integer and
@@ -512,9 +531,15 @@ def _distinct_rows(X, sample_weight):
     if found is None:
         return None
     rows, counts, inverse = found
+    span = float(((high - low) ** 2).sum())
     if w_range[0][0] == w_range[1][0] == 1.0:  # unit weights: the summed weights are the counts
-        return _Rows(rows, counts.astype(np.float64), inverse)
-    return _Rows(rows, np.bincount(inverse, weights=sample_weight, minlength=len(rows)), inverse)
+        return _Rows(rows, counts.astype(np.float64), inverse, span)
+    return _Rows(rows, np.bincount(inverse, weights=sample_weight, minlength=len(rows)), inverse, span)
+
+
+def _exact_potentials(rows):
+    """True if every k-means++ potential over these integer rows (`distinct_weighted_rows`) is an integer below 2**53."""
+    return rows.span * float(rows.sample_weight.sum()) < EXACT_LIMIT  # span: the largest possible D²
 
 
 def _trace(steps, X, sample_weight):

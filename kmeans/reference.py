@@ -140,6 +140,30 @@ def evaluate_candidates(X, sample_weight, closest_dist_sq, candidates):
     return closest_dist_sq_with, closest_dist_sq_with @ sample_weight
 
 
+def first_rows_reaching(inverse, sample_weight, values, targets):
+    r"""k-means++'s draw of rows, given per distinct row: the first row whose running sum reaches each target.
+
+    .. math::
+        i_t = \min \{ i : \textstyle\sum_{j \le i} w_j v_{u_j} \ge t \}
+
+    where row j of X is distinct row :math:`u_j` (``inverse``) with value :math:`v_{u_j}`
+    (its squared distance to the nearest centre): ``np.searchsorted(np.cumsum(w * v[inverse]), targets)``.
+
+    Parameters
+    ----------
+    inverse : ndarray of shape (n_samples,)
+    sample_weight : ndarray of shape (n_samples,)
+    values : ndarray of shape (n_distinct,)
+    targets : ndarray of shape (n_targets,)
+
+    Returns
+    -------
+    rows : ndarray of shape (n_targets,), int64
+        ``n_samples`` for a target above the total.
+    """
+    return np.searchsorted(np.cumsum(sample_weight * values[inverse]), targets).astype(np.int64)
+
+
 def update_centers(X, sample_weight, centers, labels, sum_x, nk, n_members=None):
     r"""Update step: each centre moves to the weighted mean of its samples.
 

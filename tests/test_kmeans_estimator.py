@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import (check_clusterer_compute_labels_predict, check_clustering,
                                             check_sample_weight_equivalence_on_dense_data, parametrize_with_checks)
 
+import kmeans._kernels
 import kmeans.estimator
 import kmeans.shared
 import oracles
@@ -263,7 +264,7 @@ def test_steps_on_distinct_rows_give_the_fit_on_every_row_exactly(monkeypatch, c
     if case == "reference-engine":  # plain NumPy is slow: every 16th pixel, on a coarser grid so colours repeat
         X = X[::16] // 8 * 8
         make = lambda: KMeans(10, random_state=0, engine="reference")
-    assert kmeans.estimator._distinct_rows(X, check_sample_weight(sample_weight, len(X))) is not None
+    assert kmeans.estimator.distinct_weighted_rows(X, check_sample_weight(sample_weight, len(X))) is not None
     collapsed, every_row = fit_both_ways(monkeypatch, make, X, sample_weight)
     assert collapsed.n_iter_ == every_row.n_iter_
     assert np.array_equal(collapsed.labels_, every_row.labels_)
@@ -271,13 +272,36 @@ def test_steps_on_distinct_rows_give_the_fit_on_every_row_exactly(monkeypatch, c
     assert collapsed.inertia_ == every_row.inertia_
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # 5 EM iterations are enough to compare
+@pytest.mark.parametrize("weights", ["unit", "integer"])
+def test_kmeans_plusplus_on_distinct_rows_draws_the_same_rows(weights):
+    X = photo_pixels("china.jpg")
+    sample_weight = np.ones(len(X)) if weights == "unit" else np.random.default_rng(4).integers(0, 4, len(X)) * 1.0
+    rows = kmeans.estimator.distinct_weighted_rows(X, sample_weight)
+    assert rows is not None and kmeans.estimator._exact_potentials(rows)
+    draw = lambda rows: kmeans.estimator._kmeans_plusplus(X, 12, sample_weight, np.random.RandomState(5),
+                                                         kmeans._kernels, rows)[1]
+    assert_array_equal(draw(rows), draw(None))
+    # and the rows scikit-learn draws (it is handed the same weights; its potentials are not exact, but far from ties)
+    assert_array_equal(draw(rows), sk_kmeans_plusplus(X, 12, sample_weight=sample_weight, random_state=5)[1])
+
+
+def test_kmeans_plusplus_keeps_every_row_when_the_potentials_could_round():
+    X = np.array([[0.0], [2.0**20], [0.0], [2.0**20]] * 4)
+    rows = kmeans.estimator.distinct_weighted_rows(X, np.full(len(X), 2.0**12))  # span 2**40 times 2**16 = 2**56
+    assert rows is not None and not kmeans.estimator._exact_potentials(rows)
+
+
 def test_the_mixtures_kmeans_start_is_unchanged(monkeypatch):
     X = photo_pixels("flower.jpg")
-    assert kmeans.estimator._distinct_rows(X, np.ones(len(X))) is not None
-    collapsed, every_row = fit_both_ways(monkeypatch, lambda: GaussianMixture(6, random_state=0, max_iter=5), X)
-    for name in ["means_", "covariances_", "weights_", "lower_bound_", "n_iter_"]:
+    assert kmeans.estimator.distinct_weighted_rows(X, np.ones(len(X))) is not None
+    collapsed, every_row = fit_both_ways(monkeypatch, lambda: GaussianMixture(6, random_state=0, max_iter=0), X)
+    # the k-means labels are the same, and the counts and sums of pixels under them are exact: the same
+    # weights and means to the last bit
+    for name in ["means_", "weights_"]:
         assert np.array_equal(getattr(collapsed, name), getattr(every_row, name))
+    # the variances are sums of w (x - mean)² >= 0 over the rows or the distinct rows, each within
+    # sum_error(n) of their value, then divided by N_k (the same rounding on both sides)
+    assert_allclose(collapsed.covariances_, every_row.covariances_, rtol=2 * sum_error(len(X)) + 2 * U, atol=0)
 
 
 def large_integers(scale, n_rows):
@@ -299,13 +323,13 @@ EVERY_ROW_CASES = {  # data that must keep the steps on every row, made when the
 @pytest.mark.parametrize("case", EVERY_ROW_CASES)
 def test_steps_run_on_every_row_unless_the_sums_are_exact_and_rows_repeat(case):
     X, sample_weight = EVERY_ROW_CASES[case]()
-    assert kmeans.estimator._distinct_rows(X.astype(np.float64), check_sample_weight(sample_weight, len(X))) is None
+    assert kmeans.estimator.distinct_weighted_rows(X.astype(np.float64), check_sample_weight(sample_weight, len(X))) is None
 
 
 def test_steps_run_on_distinct_rows_just_below_the_limit():
     X = np.array([[0.0], [0.0], [2.0**20], [2.0**20]])
     sample_weight = np.array([2.0**31, 2.0**31, 2.0**31, 2.0**31 - 1])  # sum(w) * max|x| = 2**53 - 2**20
-    rows = kmeans.estimator._distinct_rows(X, sample_weight)
+    rows = kmeans.estimator.distinct_weighted_rows(X, sample_weight)
     assert np.array_equal(rows.X, [[0.0], [2.0**20]]) and np.array_equal(rows.sample_weight, [2.0**32, 2.0**32 - 1])
     assert np.array_equal(rows.X[rows.inverse], X)
 

@@ -117,3 +117,20 @@ def test_kernel_bodies_as_plain_python_match_reference():
     want_closest_with, want_potentials = reference.evaluate_candidates(X, sample_weight, closest_dist_sq, centers)
     potential_tol = 2 * sum_error(len(X)) * want_potentials + 4 * (X.shape[1] + 2) * U * want_closest_with @ sample_weight
     assert np.all(np.abs(potentials - want_potentials) <= potential_tol)
+
+
+@pytest.mark.parametrize("weights", ["unit", "integer-with-zeros"])
+def test_first_rows_reaching_matches_reference_on_exact_sums(weights):
+    """Integer values and weights, as k-means++ on distinct rows has them: every running sum is exact in any
+    order, so the chunked kernel must find the very rows of np.searchsorted(np.cumsum(...)). A target equal to a
+    running sum, one at 0, the total and beyond it (n_samples) are included."""
+    rng = np.random.default_rng(3)
+    n_samples, n_distinct = 200_000, 5000  # several of the kernel's chunks
+    inverse = rng.integers(0, n_distinct, n_samples)
+    values = rng.integers(0, 3 * 255**2, n_distinct).astype(np.float64)
+    sample_weight = np.ones(n_samples) if weights == "unit" else rng.integers(0, 4, n_samples).astype(np.float64)
+    running = np.cumsum(sample_weight * values[inverse])
+    targets = np.concatenate([rng.uniform(size=6) * running[-1], running[[0, 77_777, -1]], [0.0, running[-1] + 1]])
+    want = reference.first_rows_reaching(inverse, sample_weight, values, targets)
+    assert_array_equal(_kernels.first_rows_reaching(inverse, sample_weight, values, targets), want)
+    assert want[6] == 0 and want[-1] == n_samples

@@ -25,7 +25,7 @@ full = GaussianMixture(6, covariance_type="full", random_state=0, tol=1e-4).fit(
 labels = km.labels_.copy()  # lloyd_step overwrites them with its own
 em_kernels.COLOR_MIN_SAMPLES = 0  # predict through the colour table, which both threads fill, on this small X too
 arrays = [km.cluster_centers_, km.labels_, km.inertia_, gm.means_, gm.covariances_, gm.weights_, gm.lower_bounds_,
-          *kmeans.estimator._distinct_rows(pixels, pixel_weights),
+          *kmeans.estimator.distinct_weighted_rows(pixels, pixel_weights),
           on_colours.cluster_centers_, on_colours.labels_, on_colours.inertia_,
           *kmeans_kernels.lloyd_step(X, weights, km.cluster_centers_ + 0.3, labels), labels,
           *em_kernels.e_step_sums(X, weights, gm.means_ + 0.3, gm.precisions_, np.log(gm.weights_)),

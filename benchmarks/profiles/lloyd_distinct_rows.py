@@ -13,14 +13,14 @@ while they wait for work are; one thread measures the work alone):
    `_update_centers`, which is what `kmeans.estimator._lloyd` runs per
    iteration), emseg's step on every pixel (before), and scikit-learn's
    `lloyd_iter_chunked_dense` on every pixel;
-2. finding the distinct rows, once per fit (`_distinct_rows`: the integer
+2. finding the distinct rows, once per fit (`distinct_weighted_rows`: the integer
    checks and the bitmap);
 3. whole default fits from the same seeds: ``KMeans(10, random_state=r)``
    against scikit-learn's and against emseg with the steps on every row
    (before), with emseg's k-means++ seeding alone (on every row, in both),
    and ``GaussianMixture(10, random_state=r)`` against before.
 
-"Before" is this code with `_distinct_rows` returning None: exactly the
+"Before" is this code with `distinct_weighted_rows` returning None: exactly the
 previous loop. Every pair's results are checked equal (KMeans: labels,
 centres, inertia, n_iter_; the mixture: means, lower bound, n_iter_).
 """
@@ -77,19 +77,19 @@ def print_rows(title, results, unit, scale, baselines):
 
 
 def before(fit):
-    """``fit()`` with the steps on every row: `_distinct_rows` answers None, so `_lloyd` runs as before."""
-    keep = estimator._distinct_rows
-    estimator._distinct_rows = lambda X, sample_weight: None
+    """``fit()`` with the steps on every row: `distinct_weighted_rows` answers None, so `_lloyd` runs as before."""
+    keep = estimator.distinct_weighted_rows
+    estimator.distinct_weighted_rows = lambda X, sample_weight: None
     try:
         return fit()
     finally:
-        estimator._distinct_rows = keep
+        estimator.distinct_weighted_rows = keep
 
 
 def iteration_runs(X, centers):
     """One Lloyd iteration each way; each call starts from the same centres and fresh labels."""
     w = np.ones(len(X))
-    rows = estimator._distinct_rows(X, w)
+    rows = estimator.distinct_weighted_rows(X, w)
     sk_centers, sk_weight = np.empty_like(centers), np.empty(K)
     sk_labels, sk_shift = np.empty(len(X), dtype=np.int32), np.empty(K)
     n_threads = numba.get_num_threads()
@@ -129,7 +129,7 @@ def run_photo(name, rgb, args):
     assert np.array_equal(new_centers[0], new_centers[1])  # the same step, bit for bit
     print_rows(f"one Lloyd iteration, k={K}, medians of {args.repeats}", results, "ms", 1e3,
                ["scikit-learn, every pixel", "emseg, every pixel (before)"])
-    find = interleaved({"finding the distinct rows": lambda r: estimator._distinct_rows(X, np.ones(len(X)))},
+    find = interleaved({"finding the distinct rows": lambda r: estimator.distinct_weighted_rows(X, np.ones(len(X)))},
                        args.repeats)
     print_rows("once per fit", find, "ms", 1e3, [])
 
