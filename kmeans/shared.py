@@ -570,23 +570,54 @@ def cluster_sums(X, sample_weight, labels, n_clusters, about=None, nk_eps=0.0, o
     sum_x, sum_dd : ndarray of shape (n_clusters, n_features)
         sum_dd is (n_clusters, n_features, n_features) with ``outer``.
     """
-    def per_cluster(values):
-        return np.bincount(labels, weights=sample_weight * values, minlength=n_clusters)
-
-    nk = np.bincount(labels, weights=sample_weight, minlength=n_clusters)
-    sum_x = np.stack([per_cluster(column) for column in X.T], axis=1)
+    # each sum runs over the samples in order, as np.bincount(labels, weights=...) adds them
+    nk, sum_x = _cluster_totals(X, sample_weight, labels, n_clusters)
     if about is None:
         about = sum_x / (nk + nk_eps)[:, None]
-    diff = X - about[labels]
-    if outer:
-        n_features = X.shape[1]
-        sum_dd = np.empty((n_clusters, n_features, n_features), dtype=np.float64)
+    scatter = _cluster_outer_scatter if outer else _cluster_scatter
+    return nk, sum_x, scatter(X, sample_weight, labels, np.ascontiguousarray(about, dtype=np.float64))
+
+
+@njit(cache=True)
+def _cluster_totals(X, sample_weight, labels, n_clusters):
+    """N_k = Σ w and Σ w x over the samples labelled k, added sample after sample."""
+    nk = np.zeros(n_clusters, dtype=np.float64)
+    sum_x = np.zeros((n_clusters, X.shape[1]), dtype=np.float64)
+    for i in range(X.shape[0]):
+        k = labels[i]
+        nk[k] += sample_weight[i]
+        for d in range(X.shape[1]):
+            sum_x[k, d] += sample_weight[i] * X[i, d]
+    return nk, sum_x
+
+
+@njit(cache=True)
+def _cluster_scatter(X, sample_weight, labels, about):
+    """Σ w (x - a_k)² per feature over the samples labelled k, added sample after sample."""
+    sum_dd = np.zeros(about.shape, dtype=np.float64)
+    for i in range(X.shape[0]):
+        k = labels[i]
+        for d in range(X.shape[1]):
+            diff = X[i, d] - about[k, d]
+            sum_dd[k, d] += sample_weight[i] * (diff * diff)
+    return sum_dd
+
+
+@njit(cache=True)
+def _cluster_outer_scatter(X, sample_weight, labels, about):
+    """Σ w (x - a_k)ᵀ(x - a_k) over the samples labelled k, added sample after sample; symmetric."""
+    n_clusters, n_features = about.shape
+    sum_dd = np.zeros((n_clusters, n_features, n_features), dtype=np.float64)
+    for i in range(X.shape[0]):
+        k = labels[i]
         for d in range(n_features):
+            diff_d = X[i, d] - about[k, d]
             for e in range(d + 1):
-                sum_dd[:, d, e] = sum_dd[:, e, d] = per_cluster(diff[:, d] * diff[:, e])
-        return nk, sum_x, sum_dd
-    sum_dd = np.stack([per_cluster(column) for column in (diff**2).T], axis=1)
-    return nk, sum_x, sum_dd
+                sum_dd[k, d, e] += sample_weight[i] * (diff_d * (X[i, e] - about[k, e]))
+    for d in range(n_features):
+        for e in range(d):
+            sum_dd[:, e, d] = sum_dd[:, d, e]
+    return sum_dd
 
 
 # ------------------------------------------------------- dask row blocks

@@ -134,3 +134,24 @@ def test_first_rows_reaching_matches_reference_on_exact_sums(weights):
     want = reference.first_rows_reaching(inverse, sample_weight, values, targets)
     assert_array_equal(_kernels.first_rows_reaching(inverse, sample_weight, values, targets), want)
     assert want[6] == 0 and want[-1] == n_samples
+
+
+@pytest.mark.parametrize("outer", [False, True], ids=["diagonal", "outer"])
+@pytest.mark.parametrize("given_points", [False, True], ids=["about-means", "about-given-points"])
+def test_cluster_sums_add_as_bincount_does(outer, given_points):
+    """The loops add sample after sample, as np.bincount does: its sums, to the last bit."""
+    from kmeans.shared import cluster_sums
+    rng = np.random.default_rng(6)
+    X, sample_weight = rng.normal(100.0, 40.0, (20_000, 3)), rng.integers(0, 5, 20_000) * 0.5
+    labels, n_clusters = rng.integers(0, 7, 20_000), 8  # cluster 7 stays empty
+    about = rng.normal(100.0, 40.0, (n_clusters, 3)) if given_points else None
+    per_cluster = lambda values: np.bincount(labels, weights=sample_weight * values, minlength=n_clusters)
+    nk = np.bincount(labels, weights=sample_weight, minlength=n_clusters)
+    sum_x = np.stack([per_cluster(column) for column in X.T], axis=1)
+    points = sum_x / (nk + 1e-10)[:, None] if about is None else about
+    diff = X - points[labels]
+    pairs = [(d, e) for d in range(3) for e in range(3)] if outer else [(d, d) for d in range(3)]
+    want = np.stack([per_cluster(diff[:, d] * diff[:, e]) for d, e in pairs], axis=1).reshape(n_clusters, *(3, 3) if outer else (3,))
+    got = cluster_sums(X, sample_weight, labels, n_clusters, about=about, nk_eps=1e-10, outer=outer)
+    for g, w in zip(got, (nk, sum_x, want)):
+        assert_array_equal(g, w)
