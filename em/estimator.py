@@ -18,6 +18,7 @@ from .reference import (COVARIANCE_TYPES, M_STEPS, NK_EPS, n_parameters, precisi
                         precisions_cholesky_from_precisions, precisions_from_cholesky)
 
 INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+FIND_ROWS = object()  # `_fit_data`'s default: look for the distinct rows of X
 
 
 class GaussianMixture(Estimator):
@@ -210,6 +211,10 @@ class GaussianMixture(Estimator):
         -------
         self
         """
+        return self._fit_data(X, sample_weight)
+
+    def _fit_data(self, X, sample_weight, rows=FIND_ROWS):
+        """`fit`; ``rows``: X's `distinct_weighted_rows` if already known (None: it has none), for `select_model`."""
         steps = self._check_params()
         if is_dask_array(X):
             X, sample_weight = distributed.check_fit_data(X, sample_weight, self.n_components, self.init_params,
@@ -217,11 +222,15 @@ class GaussianMixture(Estimator):
             self.n_features_in_ = X.shape[1]
             return self._fit(distributed.BlockSteps(self.engine), X, sample_weight)
         X, sample_weight = self._validate_fit_data(X, sample_weight)
+        if steps is not _kernels:  # the reference engine's steps stay on every row
+            rows = None
+        elif rows is FIND_ROWS:  # a row's responsibilities depend only on its value: iterate on the distinct rows
+            rows = distinct_weighted_rows(X, sample_weight)
         # The full and tied types factor a D x D matrix per component and iteration (scipy, BLAS). Between
         # numba's parallel passes BLAS threads woken for a 3 x 3 solve fight the OpenMP ones: 5-23 ms a
         # call on a loaded 2-core machine instead of 0.02-0.2 ms. One BLAS thread computes the same bits.
         with _ONE_BLAS_THREAD:
-            return self._fit(steps, X, sample_weight)
+            return self._fit(steps, X, sample_weight, rows)
 
     def _check_params(self):
         """Check the parameters that do not depend on X; return the steps of the engine."""
@@ -238,12 +247,13 @@ class GaussianMixture(Estimator):
     def _has_full_init(self):
         return all(value is not None for value in (self.weights_init, self.means_init, self.precisions_init))
 
-    def _fit(self, steps, X, sample_weight):
-        """The best of ``n_init`` EM runs on validated data; ``steps`` computes each iteration's statistics."""
+    def _fit(self, steps, X, sample_weight, rows=None):
+        """The best of ``n_init`` EM runs on validated data; ``steps`` computes each iteration's statistics.
+
+        With ``rows`` (`distinct_weighted_rows`), the k-means start uses them and EM iterates on them.
+        """
         warm = self.warm_start and hasattr(self, "converged_")
         random_state = check_random_state(self.random_state)
-        # a row's responsibilities depend only on its value: the numba engine iterates on the distinct rows
-        rows = distinct_weighted_rows(X, sample_weight) if steps is _kernels else None
         best, best_lower_bound = None, -np.inf
         for init in range(1 if warm else self.n_init):
             if warm:
