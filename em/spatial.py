@@ -112,7 +112,7 @@ def mean_field_sweep_reference(index, colors, log_prob, resp, beta, offsets, mea
 def mean_field_sweep(index, colors, log_prob, resp, beta, offsets, means):
     """Numba version of `mean_field_sweep_reference`: same arguments and results, ``resp`` updated in place."""
     n_components, n_features = means.shape
-    n_chunks = count_chunks(index.shape[0], ROWS)
+    n_chunks = count_chunks.py_func(index.shape[0], ROWS)
     nk = np.zeros((n_chunks, n_components), dtype=np.float64)
     sum_x = np.zeros((n_chunks, n_components, n_features), dtype=np.float64)
     sum_dd = np.zeros((n_chunks, n_components, n_features, n_features), dtype=np.float64)

@@ -134,7 +134,7 @@ def neighbour_sums(values, offsets):
 def icm_sweep(index, colors, sq_dist, labels, beta, offsets):
     """Numba version of `icm_sweep_reference`, same arguments and results; ``labels`` updated in place."""
     n_clusters, n_features = sq_dist.shape[1], colors.shape[1]
-    n_chunks = count_chunks(index.shape[0], ROWS)
+    n_chunks = count_chunks.py_func(index.shape[0], ROWS)
     nk = np.zeros((n_chunks, n_clusters), dtype=np.float64)
     sum_x = np.zeros((n_chunks, n_clusters, n_features), dtype=np.float64)
     cost = np.zeros(n_chunks, dtype=np.float64)

@@ -204,8 +204,7 @@ def test_two_outputs_may_not_share_a_file(capsys, rgb_image_path):
 # ---------------------------------------------------------------- the installed command, in its own process
 
 def test_installed_command_segments_without_importing_scikit_learn(rgb_image_path, tmp_path):
-    """`emseg` (the console script, `cli.run`) works end to end, also for a full covariance, whose
-    Cholesky factors need scipy.linalg, which the command defers; and, run as a module with
+    """`emseg` (the console script, `cli.run`) works end to end, also for a full covariance; and, run as a module with
     ``-X importtime``, a (diagonal) segment never imports scikit-learn (0.6-1.8 s to import), scipy's
     stats, linalg or special, nor yaml."""
     command = Path(sys.executable).with_name("emseg")
@@ -226,6 +225,39 @@ def test_installed_command_segments_without_importing_scikit_learn(rgb_image_pat
     assert "numba" in imported  # the log is read right
     assert not [name for name in imported if name.split(".")[0] in ("sklearn", "yaml")
                 or name.startswith(("scipy.stats", "scipy.linalg", "scipy.special"))]
+
+
+COUNT_COMPILES = """
+import sys
+import numba.core.dispatcher as dispatcher
+compiled = []
+compile_core = dispatcher._FunctionCompiler._compile_core
+def counting(self, args, return_type):
+    compiled.append(self.py_func.__module__ + "." + self.py_func.__qualname__)
+    return compile_core(self, args, return_type)
+dispatcher._FunctionCompiler._compile_core = counting
+import cli
+code = cli.main(sys.argv[1:])
+print("compiled:", " ".join(compiled), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("argv", [["-k", "4"], ["-k", "3", "--covariance", "full", "--smooth", "0.5"],
+                                  ["-k", "auto", "--k-max", "3", "--covariance", "auto"]],
+                         ids=["diag", "full-smoothed", "auto"])
+def test_a_second_run_compiles_nothing(tmp_path, argv):
+    """Every kernel the command calls comes from numba's cache after a first run. A jitted function
+    called from Python without a cache compiles in every process instead (count_chunks did: 0.23 s of
+    each command, and the compiler's own start-up with it). A real photo: a tiny image takes other paths."""
+    run = lambda: subprocess.run([sys.executable, "-c", COUNT_COMPILES, "segment", CHINA, *argv,
+                                  "-o", str(tmp_path / "out.png")], capture_output=True, text=True, check=False,
+                                 cwd=Path(cli.__file__).parent, timeout=300)
+    first = run()  # may compile and save what a cold cache lacks
+    assert first.returncode == 0, first.stderr
+    second = run()
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.splitlines()[-1].strip() == "compiled:", second.stderr
 
 
 def test_command_entry_point_returns_main_status_and_freezes_the_collector(monkeypatch):
