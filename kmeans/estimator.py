@@ -500,7 +500,7 @@ def _update_centers(X, sample_weight, centers, labels, sum_x, nk, rows):
     return update_centers(X, sample_weight, centers, labels, sum_x, nk)
 
 
-def distinct_weighted_rows(X, sample_weight):
+def distinct_weighted_rows(X, sample_weight, max_fraction=None):
     r"""The distinct rows of X with their summed weights, when Lloyd's steps on them are exactly the steps on X.
 
     When every :math:`x_{id}` and :math:`w_i` is an integer and
@@ -511,12 +511,20 @@ def distinct_weighted_rows(X, sample_weight):
     weights of its copies, are then the sums over every row bit for bit, and a
     row's label depends only on its value. Pixels (integers 0-255) qualify.
 
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples,)
+    max_fraction : float or None
+        The most distinct rows, as a fraction of the rows, for which they are
+        worth finding; None: ``MAX_DISTINCT_FRACTION``, Lloyd's break-even.
+
     Returns
     -------
     rows : _Rows or None
         None when X or the weights are not integers, the sums could reach
         :math:`2^{53}`, the rows cannot be packed into 53-bit keys, or the
-        distinct rows are more than ``MAX_DISTINCT_FRACTION`` of the rows.
+        distinct rows are more than ``max_fraction`` of the rows.
     """
     x_range, w_range = integer_range(X), integer_range(sample_weight[:, None])
     if x_range is None or w_range is None:
@@ -527,7 +535,8 @@ def distinct_weighted_rows(X, sample_weight):
     sizes = [int(size) for size in high - low + 1]
     if math.prod(sizes) >= KEY_LIMIT:
         return None
-    found = distinct_rows(X, low.astype(np.int64), sizes, max_distinct=int(MAX_DISTINCT_FRACTION * len(X)))
+    max_fraction = MAX_DISTINCT_FRACTION if max_fraction is None else max_fraction
+    found = distinct_rows(X, low.astype(np.int64), sizes, max_distinct=int(max_fraction * len(X)))
     if found is None:
         return None
     rows, counts, inverse = found

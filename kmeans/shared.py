@@ -395,6 +395,16 @@ def _chunk_range(X, low, high):
     """Fill ``low`` and ``high`` with X's per-feature extremes; False as soon as an entry is not an integer."""
     low[:] = np.inf
     high[:] = -np.inf
+    if X.shape[1] == 3:  # RGB: the extremes in registers, not in low[d] and high[d] (3x faster)
+        low0, low1, low2, high0, high1, high2 = low[0], low[1], low[2], high[0], high[1], high[2]
+        for i in range(X.shape[0]):
+            x0, x1, x2 = X[i, 0], X[i, 1], X[i, 2]
+            if x0 != np.floor(x0) or x1 != np.floor(x1) or x2 != np.floor(x2):
+                return False
+            low0, low1, low2 = min(low0, x0), min(low1, x1), min(low2, x2)
+            high0, high1, high2 = max(high0, x0), max(high1, x1), max(high2, x2)
+        low[0], low[1], low[2], high[0], high[1], high[2] = low0, low1, low2, high0, high1, high2
+        return True
     for i in range(X.shape[0]):
         for d in range(X.shape[1]):
             x = X[i, d]

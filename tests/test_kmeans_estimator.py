@@ -15,6 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import (check_clusterer_compute_labels_predict, check_clustering,
                                             check_sample_weight_equivalence_on_dense_data, parametrize_with_checks)
 
+import em.estimator
 import kmeans._kernels
 import kmeans.estimator
 import kmeans.shared
@@ -232,7 +233,8 @@ def fit_both_ways(monkeypatch, make, X, sample_weight=None):
     """``make().fit`` with Lloyd's steps on the distinct rows, then with the steps forced onto every row."""
     collapsed = make().fit(X, sample_weight=sample_weight)
     with monkeypatch.context() as patch:
-        patch.setattr(kmeans.estimator, "MAX_DISTINCT_FRACTION", 0.0)  # no set of distinct rows is small enough
+        for module in (kmeans.estimator, em.estimator):  # KMeans's limit, and the mixture's own
+            patch.setattr(module, "MAX_DISTINCT_FRACTION", 0.0)  # no set of distinct rows is small enough
         every_row = make().fit(X, sample_weight=sample_weight)
     return collapsed, every_row
 
@@ -348,6 +350,22 @@ def test_distinct_rows_of_any_integers_are_numpys():
         assert np.array_equal(rows, want_rows) and np.array_equal(counts, want_counts)
         assert np.array_equal(inverse, want_inverse.ravel())
     assert integer_range(np.vstack([X, [[0.0, 0.0, 1e-9]]])) is None
+
+
+@pytest.mark.parametrize("n_features", [3, 2, 4], ids=["rgb", "d2", "d4"])
+def test_integer_range_finds_the_extremes_and_any_fraction(n_features):
+    """The RGB loop and the general one: NumPy's extremes; a fraction, NaN or infinity anywhere answers None
+    (200,000 rows: several chunks, the odd value in the last)."""
+    X = np.random.default_rng(8).integers(-300, 300, size=(200_000, n_features)).astype(np.float64)
+    low, high = integer_range(X)
+    assert np.array_equal(low, X.min(axis=0)) and np.array_equal(high, X.max(axis=0))
+    for odd in (0.5, np.nan, -1e-300):
+        Y = X.copy()
+        Y[-7, n_features - 1] = odd
+        assert integer_range(Y) is None
+    Y = X.copy()
+    Y[3, 0] = np.inf  # an integer to the check; distinct_weighted_rows then refuses the range
+    assert integer_range(Y)[1][0] == np.inf
 
 
 # ---------------------------------------------------------------- scikit-learn's estimator checks
