@@ -231,7 +231,7 @@ class GaussianMixture(Estimator):
             rows = None
         elif rows is FIND_ROWS:  # a row's responsibilities depend only on its value: iterate on the distinct rows
             rows = distinct_weighted_rows(X, sample_weight, MAX_DISTINCT_FRACTION)
-        # The full and tied types factor a D x D matrix per component and iteration (scipy, BLAS). Between
+        # The full and tied types factor a D x D matrix per component and iteration (LAPACK, BLAS). Between
         # numba's parallel passes BLAS threads woken for a 3 x 3 solve fight the OpenMP ones: 5-23 ms a
         # call on a loaded 2-core machine instead of 0.02-0.2 ms. One BLAS thread computes the same bits.
         with _ONE_BLAS_THREAD:

@@ -52,7 +52,7 @@ import numpy as np
 from kmeans.estimator import distinct_weighted_rows
 from kmeans.shared import check_int, convergence_warnings_ignored
 
-from .estimator import MAX_DISTINCT_FRACTION, GaussianMixture
+from .estimator import FIND_ROWS, MAX_DISTINCT_FRACTION, GaussianMixture
 from .reference import COVARIANCE_TYPES
 
 CRITERIA = ("bic", "aic", "icl")
@@ -169,7 +169,10 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
         raise ValueError("k_range is empty; give at least one number of components.")
     weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     # found once for the 60-odd fits (distinct colours have none: 3.7 ms each to learn it on china.jpg's)
-    distinct = distinct_weighted_rows(X, weight, MAX_DISTINCT_FRACTION)
+    if X.ndim == 2 and len(X) > 0 and weight.shape == (len(X),) and np.isfinite(X).all():
+        distinct = distinct_weighted_rows(X, weight, MAX_DISTINCT_FRACTION)
+    else:  # each fit validates and refuses the data with its own message
+        distinct = FIND_ROWS
 
     def chain(covariance_type, threads):
         """The rows of one covariance type, k after k, and its best fit."""

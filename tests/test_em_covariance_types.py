@@ -289,3 +289,11 @@ EXPECTED_FAILED_CHECKS = {
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+def test_a_covariance_that_overflows_is_refused(covariance_type):
+    """Squares of 1e160 overflow to inf: refused, as scipy's Cholesky did, not factored into NaNs."""
+    X = np.random.default_rng(0).normal(size=(300, 3)) * 1e160
+    with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+        GaussianMixture(2, covariance_type=covariance_type, random_state=0, max_iter=5).fit(X)

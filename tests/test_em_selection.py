@@ -175,3 +175,12 @@ def test_n_jobs_is_a_positive_whole_number(n_jobs):
     X, weights = china_colors()
     with pytest.raises((ValueError, TypeError), match="n_jobs"):
         select_model(X, [2], ("diag",), sample_weight=weights, n_jobs=n_jobs)
+
+
+@pytest.mark.parametrize("X, weights, message", [
+    (np.zeros((0, 3)), None, "0 sample"), (np.zeros(5), None, "2D array"),
+    (np.arange(30.0).reshape(10, 3), np.ones(7), "sample_weight has shape"),
+])
+def test_bad_data_gets_the_estimators_message(X, weights, message):
+    with pytest.raises(ValueError, match=message):
+        select_model(X, [2], sample_weight=weights)
