@@ -36,9 +36,10 @@ sets): numba runs a one-thread kernel on a team of all its threads, the others
 masked, and GNU OpenMP's default keeps them spinning, so two chains at once
 keep four threads busy on two cores. On china.jpg's 96,615 colours, k = 2..16,
 the four types, quiet 2-core machine (`benchmarks/selection.py`, medians of
-3): one type after another 3.76 s (spinning) or 3.84 s (asleep); at the same
-time 3.23 s asleep, but 4.72 s spinning. So by default the types run at the
-same time only when ``OMP_WAIT_POLICY`` is PASSIVE.
+3, before round three's faster passes): one type after another 3.76 s (spinning)
+or 3.84 s (asleep); at the same time 3.23 s asleep, but 4.72 s spinning (now
+2.00 / 2.29 / 1.90 / 2.73 s). So by default the types run at the same time only
+when ``OMP_WAIT_POLICY`` is PASSIVE.
 """
 
 import contextvars
