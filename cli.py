@@ -25,8 +25,8 @@ from segment._startup import defer_import  # noqa: E402
 defer_import("scipy.stats")
 defer_import("yaml")  # numba imports it at start-up, for a .numba_config.yaml that is hardly ever there
 # numba imports this on the first call of a cached kernel, to see that BLAS is there; that import runs all of
-# scipy.linalg's. No kernel on the path of a diagonal fit calls BLAS, and numba's own first use of it (or scipy.linalg's,
-# for a full or tied covariance) asks the stand-in for an attribute, which imports the real module
+# scipy.linalg's. No kernel on the command's path calls BLAS (the full and tied Cholesky factors are NumPy's), and
+# numba's own first use of it asks the stand-in for an attribute, which imports the real module
 defer_import("scipy.linalg.cython_blas")
 
 from em.reference import COVARIANCE_TYPES  # noqa: E402

@@ -103,7 +103,7 @@ def _log_nonnegative(x, work, n):
     """x[:n] = log(x[:n]) in place, to 2 ulp, for x >= +0.0 (subnormals count as 0); ``work`` is scratch of length >= n.
 
     libm's ``log`` is a scalar call per pixel (3.4-6 ns); this loop vectorises (1.1 ns).
-    x = 2**e m with m in [√½, √2), and log m = 2 atanh(s) = 2 (s + s³/3 + s⁵/5 + ...) with
+    x = 2**e m with m in [√½, √2], and log m = 2 atanh(s) = 2 (s + s³/3 + s⁵/5 + ...) with
     s = (m - 1) / (m + 1), |s| <= 0.172: the series to s²¹ leaves a remainder below 3e-17 of it.
     """
     bits = x.view(np.int64)

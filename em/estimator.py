@@ -363,7 +363,7 @@ class GaussianMixture(Estimator):
         K = self.n_components
         if self.init_params == "kmeans":
             kmeans = KMeans(n_clusters=K, n_init=1, random_state=random_state, engine=self.engine)
-            labels = kmeans._fit(X, sample_weight, rows).labels_
+            labels = kmeans.fit_distinct(X, sample_weight, rows).labels_
             if rows is None:
                 return hard_statistics(X, sample_weight, labels, K, outer)
             row_labels = np.empty(len(rows.X), dtype=np.int64)

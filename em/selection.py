@@ -51,9 +51,9 @@ import numba
 import numpy as np
 
 from kmeans.estimator import distinct_weighted_rows
-from kmeans.shared import check_int, convergence_warnings_ignored
+from kmeans.shared import check_int, check_sample_weight, check_samples, convergence_warnings_ignored
 
-from .estimator import FIND_ROWS, MAX_DISTINCT_FRACTION, GaussianMixture
+from .estimator import MAX_DISTINCT_FRACTION, GaussianMixture
 from .reference import COVARIANCE_TYPES
 
 CRITERIA = ("bic", "aic", "icl")
@@ -164,16 +164,13 @@ def select_model(X, k_range, covariance_types=("diag",), criterion="bic", sample
     for covariance_type in covariance_types:
         if covariance_type not in COVARIANCE_TYPES:
             raise ValueError(f"covariance_type={covariance_type!r} is not one of {COVARIANCE_TYPES}.")
-    X = np.ascontiguousarray(X, dtype=np.float64)
+    X = check_samples(X, "select_model")
     k_range = [int(k) for k in k_range]
     if not k_range:
         raise ValueError("k_range is empty; give at least one number of components.")
-    weight = np.ones(len(X)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    weight = check_sample_weight(sample_weight, len(X))
     # found once for the 60-odd fits (distinct colours have none: 3.7 ms each to learn it on china.jpg's)
-    if X.ndim == 2 and len(X) > 0 and weight.shape == (len(X),) and np.isfinite(X).all():
-        distinct = distinct_weighted_rows(X, weight, MAX_DISTINCT_FRACTION)
-    else:  # each fit validates and refuses the data with its own message
-        distinct = FIND_ROWS
+    distinct = distinct_weighted_rows(X, weight, MAX_DISTINCT_FRACTION)
 
     def chain(covariance_type, threads):
         """The rows of one covariance type, k after k, and its best fit."""

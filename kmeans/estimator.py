@@ -202,19 +202,32 @@ class KMeans(Estimator):
         """
         if is_dask_array(X):
             return distributed.fit_kmeans(self, X, sample_weight)
+        X, sample_weight = self._check_fit_data(X, sample_weight)
+        return self._fit(X, sample_weight, None if self._reports_steps() else distinct_weighted_rows(X, sample_weight))
+
+    def fit_distinct(self, X, sample_weight, rows):
+        """`fit` when the distinct rows of X are already known, so that they are not looked for again.
+
+        ``rows`` is ``distinct_weighted_rows(X, sample_weight, ...)`` (None: step on every row);
+        `em.GaussianMixture` passes those it found for its own EM. X and the weights are checked
+        as `fit` checks them. Returns self.
+        """
+        X, sample_weight = self._check_fit_data(X, sample_weight)
+        return self._fit(X, sample_weight, None if self._reports_steps() else rows)
+
+    def _check_fit_data(self, X, sample_weight):
         X = self._validate_X(X, reset=True, method="fit")
         sample_weight = check_sample_weight(sample_weight, X.shape[0])
         check_k("n_clusters", self.n_clusters, X.shape[0], np.count_nonzero(sample_weight))
-        # verbose, callback and trace_ see each step's inertia, a sum over every row whose rounding
-        # depends on the order of the rows: they step on every row
-        reports_steps = self.verbose or self.callback is not None or self.trace
-        return self._fit(X, sample_weight, None if reports_steps else distinct_weighted_rows(X, sample_weight))
+        return X, sample_weight
+
+    def _reports_steps(self):
+        """verbose, callback and trace_ see each step's inertia, a sum over every row whose rounding
+        depends on the order of the rows: they step on every row."""
+        return self.verbose or self.callback is not None or self.trace
 
     def _fit(self, X, sample_weight, rows):
-        """`fit` on checked X and weights; ``rows`` are their `distinct_weighted_rows`, or None to step on every row.
-
-        `em.GaussianMixture` calls this with the rows it has found, so that they are found once per fit.
-        """
+        """`fit` on checked X and weights; ``rows``: their `distinct_weighted_rows`, or None to step on every row."""
         steps, init, n_init = self._check_params(X)
         random_state = check_random_state(self.random_state)
         tol = _tolerance(X, sample_weight, self.tol)
